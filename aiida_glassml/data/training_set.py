@@ -1,0 +1,119 @@
+"""``TrainingSetData``: labelled frames (structure, energy, forces, optional stress and magnetic moments)."""
+
+from __future__ import annotations
+
+import functools
+import io
+import pathlib
+import typing as t
+
+from aiida.orm import Data
+
+from aiida_glassml.common.frames import FrameSet, FrameValidationError
+
+__all__ = ('FrameValidationError', 'TrainingSetData')
+
+
+class TrainingSetData(Data):
+    """Labelled frames, stored as ``frames.npz`` + ``frames.json`` in the node repository (format: docs/formats.md).
+
+    Attributes: ``n_frames``, ``n_atoms_total``, ``elements``, ``sha256`` (of the content), ``sample_types``.
+    Validation happens in the constructor, so invalid data never reaches the database.
+    """
+
+    NPZ = 'frames.npz'
+    JSON = 'frames.json'
+
+    def __init__(self, frameset: FrameSet | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if frameset is not None:
+            self._set_frameset(frameset)
+
+    def _set_frameset(self, frameset: FrameSet) -> None:
+        frameset.validate()
+        self.base.repository.put_object_from_bytes(frameset.to_npz_bytes(), self.NPZ)
+        self.base.repository.put_object_from_bytes(frameset.metadata_json().encode(), self.JSON)
+        self.base.attributes.set_many({
+            'n_frames': frameset.n_frames,
+            'n_atoms_total': int(frameset.n_atoms.sum()),
+            'elements': frameset.elements,
+            'sha256': frameset.sha256(),
+            'sample_types': sorted({m['sample_type'] for m in frameset.metadata}),
+            'has_stress': bool(frameset.has_stress.any()),
+            'has_magmoms': bool(frameset.has_magmoms.any()),
+            'format': 'glassml.frames/1 (npz+json)',
+        })  # fmt: skip
+
+    # ---------------------------------------------------------------- constructors
+    @classmethod
+    def from_atoms(cls, atoms_list: t.Iterable, metadata=None, **kwargs) -> 'TrainingSetData':
+        return cls(FrameSet.from_atoms(atoms_list, metadata=metadata), **kwargs)
+
+    @classmethod
+    def from_extxyz(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs) -> 'TrainingSetData':
+        return cls(FrameSet.read_extxyz(path, metadata=metadata), **kwargs)
+
+    @classmethod
+    def from_pacemaker_pickle(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs):
+        return cls(FrameSet.read_pacemaker_pickle(path, metadata=metadata), **kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs) -> 'TrainingSetData':
+        """Import by file type: pacemaker pickle (``.pckl``, ``.pckl.gzip``, ``.pkl.gz``) or extxyz (anything else)."""
+        name = str(path)
+        if any(name.endswith(s) for s in ('.pckl', '.pkl', '.pckl.gzip', '.pkl.gz', '.pckl.gz', '.pkl.gzip')):
+            return cls.from_pacemaker_pickle(path, metadata=metadata, **kwargs)
+        return cls.from_extxyz(path, metadata=metadata, **kwargs)
+
+    # ---------------------------------------------------------------- access
+    @property
+    def n_frames(self) -> int:
+        return self.base.attributes.get('n_frames')
+
+    @property
+    def n_atoms_total(self) -> int:
+        return self.base.attributes.get('n_atoms_total')
+
+    @property
+    def elements(self) -> list[str]:
+        return self.base.attributes.get('elements')
+
+    @property
+    def sha256(self) -> str:
+        return self.base.attributes.get('sha256')
+
+    def get_frameset(self) -> FrameSet:
+        if self.is_stored:
+            return _load_frameset(self.uuid)
+        return self._read_frameset()
+
+    def _read_frameset(self) -> FrameSet:
+        npz = self.base.repository.get_object_content(self.NPZ, mode='rb')
+        meta = self.base.repository.get_object_content(self.JSON, mode='r')
+        return FrameSet.from_npz(io.BytesIO(npz), meta)
+
+    def get_atoms(self) -> list:
+        """ASE ``Atoms`` with a ``SinglePointCalculator`` holding energy, forces, stress and magmoms."""
+        return self.get_frameset().to_atoms()
+
+    def export_extxyz(self, path: str | pathlib.Path) -> None:
+        self.get_frameset().write_extxyz(path)
+
+    def export_pacemaker_pickle(self, path: str | pathlib.Path) -> None:
+        self.get_frameset().write_pacemaker_pickle(path)
+
+    def export(self, path: str | pathlib.Path) -> None:  # type: ignore[override]
+        """Write by extension: ``.pckl.gzip``/``.pkl.gz`` as a pacemaker pickle, otherwise extxyz."""
+        name = str(path)
+        if any(name.endswith(s) for s in ('.pckl', '.pkl', '.gzip', '.gz')):
+            self.export_pacemaker_pickle(path)
+        else:
+            self.export_extxyz(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_frameset(uuid: str) -> FrameSet:
+    """Stored nodes are immutable, so their arrays can be cached by UUID."""
+    from aiida.orm import load_node
+
+    return load_node(uuid)._read_frameset()
