@@ -147,7 +147,7 @@ class FrameSet:
                 has_magmoms.append(False)
             meta = _default_metadata()
             meta.update(frame.get('metadata') or {})
-            metadata.append(meta)
+            metadata.append(_normalise_metadata(meta))
 
         frameset = cls(
             n_atoms=np.array(n_atoms, dtype=np.int64),
@@ -399,6 +399,21 @@ class FrameSet:
         if not rows:
             raise FrameValidationError('the pacemaker data frame has no rows: the training set would be empty.')
         return cls.from_frames(rows)
+
+
+def _normalise_metadata(meta: dict) -> dict:
+    """Typed metadata: file formats (extxyz comment lines) may hand numbers back as strings."""
+    meta = {key: _plain(value) for key, value in meta.items()}
+    for key, kind in (('iteration', int), ('temperature', float)):
+        if meta.get(key) is not None:
+            try:
+                meta[key] = kind(meta[key])
+            except (TypeError, ValueError) as exc:
+                raise FrameValidationError(f'metadata {key}={meta[key]!r} is not a number.') from exc
+    for key in ('source_uuid', 'composition'):
+        if meta.get(key) is not None:
+            meta[key] = str(meta[key])
+    return meta
 
 
 def _present(value) -> bool:

@@ -58,8 +58,10 @@ class AcePotentialData(Data):
             **info,
             'sha256_yaml': ace.sha256_bytes(yaml_bytes),
             'sha256_yace': ace.sha256_bytes(yace_bytes),
-            'sha256_asi': ace.sha256_bytes(asi_bytes) if asi_bytes is not None else None,
+            'has_active_set': asi_bytes is not None,
         }
+        if asi_bytes is not None:
+            attributes['sha256_asi'] = ace.sha256_bytes(asi_bytes)
         if asi_bytes is not None:
             self.base.repository.put_object_from_bytes(asi_bytes, self.ASI)
         self.base.attributes.set_many(attributes)
@@ -69,12 +71,9 @@ class AcePotentialData(Data):
         """Return the stored potential with the same yaml (and asi) content, or create and store a new one."""
         yaml_bytes = _read(yaml)
         asi_bytes = _read(asi) if asi is not None else None
-        filters = {
-            'attributes.sha256_yaml': ace.sha256_bytes(yaml_bytes),
-            'attributes.sha256_asi': ace.sha256_bytes(asi_bytes) if asi_bytes is not None else None,
-        }
-        if asi_bytes is None:
-            filters['attributes.sha256_asi'] = {'==': None}
+        filters = {'attributes.sha256_yaml': ace.sha256_bytes(yaml_bytes), 'attributes.has_active_set': asi is not None}
+        if asi_bytes is not None:
+            filters['attributes.sha256_asi'] = ace.sha256_bytes(asi_bytes)
         existing = QueryBuilder().append(cls, filters=filters).first(flat=True)
         if existing is not None:
             return existing
@@ -92,7 +91,7 @@ class AcePotentialData(Data):
 
     @property
     def has_active_set(self) -> bool:
-        return self.base.attributes.get('sha256_asi') is not None
+        return bool(self.base.attributes.get('has_active_set', False))
 
     @property
     def reference_energy(self) -> dict | None:

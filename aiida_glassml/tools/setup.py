@@ -83,42 +83,93 @@ def profile_exists(name: str) -> bool:
 
 
 def create_profile(name: str, storage: str, broker: str, services: Services, echo=print) -> None:
-    """Create the profile with ``verdi presto`` (idempotent: an existing profile is kept)."""
+    """Create the profile (idempotent: an existing profile is kept).
+
+    sqlite: ``verdi presto``. psql: the database is made here (template0, the server's own locale: ``verdi presto``
+    insists on en_US.UTF-8, which many servers lack), then ``verdi profile setup core.psql_dos``."""
     if profile_exists(name):
         echo(f'Profile `{name}` exists; keeping it.')
         return
-    command = [_verdi(), 'presto']
-    command += ['--profile-name', name, '--non-interactive', '--email', 'glassml@localhost']
-    if storage == 'psql':
-        if not port_open(services.postgres_host, services.postgres_port):
-            raise SetupError(
-                f'PostgreSQL is not reachable at {services.postgres_host}:{services.postgres_port}; start it '
-                '(e.g. `pg_ctlcluster 15 main start`) or use `--storage sqlite`.'
-            )
-        command += [
-            '--use-postgres', '--postgres-hostname', services.postgres_host, '--postgres-port',
-            str(services.postgres_port), '--postgres-username', services.postgres_user,
-        ]  # fmt: skip
-        if services.postgres_password:
-            command += ['--postgres-password', services.postgres_password]
-    if broker == 'zeromq':
-        command.append('--use-zeromq')
-    elif broker == 'none':
-        command.append('--no-broker')
-    elif broker == 'rabbitmq' and not port_open(services.rabbitmq_host, services.rabbitmq_port):
+    if broker == 'rabbitmq' and not port_open(services.rabbitmq_host, services.rabbitmq_port):
         raise SetupError(
             f'RabbitMQ is not reachable at {services.rabbitmq_host}:{services.rabbitmq_port}; start it '
             '(`rabbitmq-server -detached`) or use `--broker zeromq`.'
         )
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SetupError(f'`verdi presto` failed:\n{proc.stdout}\n{proc.stderr}')
-    if broker == 'rabbitmq':
-        # presto falls back to ZeroMQ silently; make the choice explicit.
-        _run_verdi(['-p', name, 'profile', 'configure-broker', 'core.rabbitmq', '--non-interactive',
-                    '--broker-host', services.rabbitmq_host, '--broker-port', str(services.rabbitmq_port),
-                    '--broker-username', services.rabbitmq_user, '--broker-password', services.rabbitmq_password])  # fmt: skip
+    if storage == 'psql':
+        database = create_postgres_database(name, services)
+        from aiida.manage.configuration.settings import AiiDAConfigDir
+
+        repository = AiiDAConfigDir.get() / 'repository' / name
+        broker_plugin = {'zeromq': 'core.zeromq', 'rabbitmq': 'core.rabbitmq', 'none': 'none'}[broker]
+        command = [
+            'profile', 'setup', 'core.psql_dos', '--non-interactive', '--profile-name', name,
+            '--email', 'glassml@localhost', '--first-name', 'glassml', '--last-name', 'user',
+            '--institution', 'aiida-glassml', '--broker', broker_plugin,
+            '--database-hostname', services.postgres_host, '--database-port', str(services.postgres_port),
+            '--database-name', database['name'], '--database-username', database['user'],
+            '--database-password', database['password'], '--repository-uri', repository.as_uri(),
+        ]  # fmt: skip
+        _run_verdi(command)
+    else:
+        command = ['presto', '--profile-name', name, '--non-interactive', '--email', 'glassml@localhost']
+        command.append({'zeromq': '--use-zeromq', 'none': '--no-broker', 'rabbitmq': ''}[broker])
+        _run_verdi([c for c in command if c])
     echo(f'Created profile `{name}` (storage: {storage}, broker: {broker}).')
+
+
+def create_postgres_database(name: str, services: Services) -> dict[str, str]:
+    """Create a login role and a database owned by it; returns name, user and password."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    if not port_open(services.postgres_host, services.postgres_port):
+        raise SetupError(
+            f'PostgreSQL is not reachable at {services.postgres_host}:{services.postgres_port}; start it '
+            '(e.g. `pg_ctlcluster 15 main start`) or use `--storage sqlite`.'
+        )
+    base = 'aiida_' + ''.join(c if c.isalnum() else '_' for c in name)
+    password = secrets.token_hex(16)
+    try:
+        with psycopg.connect(host=services.postgres_host, port=services.postgres_port, user=services.postgres_user,
+                             password=services.postgres_password or None, dbname='postgres', autocommit=True) as conn:  # fmt: skip
+            dbname = base
+            existing = {row[0] for row in conn.execute('SELECT datname FROM pg_database').fetchall()}
+            while dbname in existing:  # never reuse someone's database
+                dbname = f'{base}_{secrets.token_hex(3)}'
+            role_exists = conn.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (base,)).fetchone()
+            verb = 'ALTER' if role_exists else 'CREATE'
+            conn.execute(sql.SQL(verb + ' ROLE {} WITH LOGIN PASSWORD {}').format(sql.Identifier(base), sql.Literal(password)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(
+                sql.Identifier(dbname), sql.Identifier(base)))  # fmt: skip
+    except psycopg.Error as exc:
+        raise SetupError(
+            f'could not create the PostgreSQL database as user `{services.postgres_user}` on '
+            f'{services.postgres_host}:{services.postgres_port}: {exc}. Give a superuser with --postgres-user.'
+        ) from exc
+    return {'name': dbname, 'user': base, 'password': password}
+
+
+def ensure_localhost(label: str = 'localhost'):
+    """The local computer the codes run on (presto makes one; ``profile setup`` does not)."""
+    from aiida.common.exceptions import NotExistent
+    from aiida.manage.configuration.settings import AiiDAConfigDir
+    from aiida.orm import Computer
+
+    try:
+        return Computer.collection.get(label=label)
+    except NotExistent:
+        pass
+    from aiida.manage import get_manager
+
+    workdir = AiiDAConfigDir.get() / 'scratch' / get_manager().get_profile().name
+    computer = Computer(label=label, hostname='localhost', description='this machine', transport_type='core.local',
+                        scheduler_type='core.direct', workdir=str(workdir)).store()  # fmt: skip
+    computer.configure(safe_interval=0)
+    computer.set_minimum_job_poll_interval(1)
+    computer.set_default_mpiprocs_per_machine(os.cpu_count() or 1)
+    return computer
 
 
 def _verdi() -> str:
@@ -135,12 +186,9 @@ def _run_verdi(args: list[str]) -> str:
 def register_codes(computer_label: str = 'localhost', echo=print) -> dict[str, str]:
     """Register every code found on this machine as an ``InstalledCode`` (idempotent). Returns label -> path."""
     from aiida.common.exceptions import NotExistent
-    from aiida.orm import Computer, InstalledCode, load_code
+    from aiida.orm import InstalledCode, load_code
 
-    try:
-        computer = Computer.collection.get(label=computer_label)
-    except NotExistent as exc:
-        raise SetupError(f'computer `{computer_label}` not found; run `aiida-glassml setup` first.') from exc
+    computer = ensure_localhost(computer_label)
     registered = {}
     for exe, (label, plugin) in CODES.items():
         path = sys.executable if exe == 'python' else find_executable(exe)
