@@ -1,0 +1,149 @@
+"""``LammpsMDCalculation``: run an engine-neutral MD protocol in LAMMPS.
+
+Built on aiida-lammps's ``LammpsRawCalculation`` (its ``files``/``filenames`` namespaces for extra files, its
+``settings.additional_retrieve_list``); the ``script`` input is not used: the input is rendered here from
+``protocol`` + ``structure`` + ``potential`` by :mod:`aiida_glassml.md.lammps`. Outputs and exit codes are the
+shared MD layout of :mod:`aiida_glassml.md.outputs`.
+
+``settings`` keys (all optional): ``kokkos`` (bool; run on a GPU with Kokkos), ``gpus`` (int, GPUs requested),
+``drop_three_body`` (bool; run a classical potential without three-body terms LAMMPS cannot express),
+``additional_retrieve_list`` (list).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import tempfile
+
+from aiida import orm
+from aiida.common.datastructures import CalcInfo, CodeInfo
+from aiida_lammps.calculations.raw import LammpsRawCalculation
+
+from aiida_glassml.data.ace_potential import AcePotentialData
+from aiida_glassml.data.classical_potential import ClassicalPotentialData
+from aiida_glassml.md import lammps as render
+from aiida_glassml.md import outputs
+from aiida_glassml.md.potentials import PotentialError
+from aiida_glassml.md.protocol import MDProtocol, MDProtocolError
+
+SETTINGS_KEYS = ('kokkos', 'gpus', 'drop_three_body', 'additional_retrieve_list')
+
+
+class LammpsMDCalculation(LammpsRawCalculation):
+    """LAMMPS MD of a structure with a classical or ACE potential, following an :class:`MDProtocol`."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.inputs['script'].required = False
+        spec.inputs.pop('script')
+        outputs.define_md_inputs(spec)
+        spec.input('potential', valid_type=(ClassicalPotentialData, AcePotentialData),
+                   help='ClassicalPotentialData, or AcePotentialData (pace; pace/extrapolation with gamma tracking).')
+        spec.inputs['settings'].validator = None
+        spec.inputs.validator = cls.validate_md_inputs
+        spec.inputs['metadata']['options']['input_filename'].default = render.FILENAME_INPUT
+        spec.inputs['metadata']['options']['output_filename'].default = render.FILENAME_STDOUT
+        spec.inputs['metadata']['options']['parser_name'].default = 'glassml.lammps_md'
+        spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        # aiida-lammps's `results` output and its exit codes are replaced by the shared MD layout
+        spec.outputs.pop('results')
+        outputs.define_md_outputs(spec)
+        outputs.define_md_exit_codes(spec)
+
+    # -- validation (before anything is stored) --------------------------------------------------------------------
+    @classmethod
+    def validate_md_inputs(cls, value, ctx=None) -> str | None:
+        try:
+            cls.render(value, check_only=True)
+        except (MDProtocolError, PotentialError, render.LammpsInputError, ValueError) as exc:
+            return str(exc)
+        return None
+
+    @staticmethod
+    def _settings(inputs) -> dict:
+        settings = inputs['settings'].get_dict() if 'settings' in inputs else {}
+        unknown = sorted(set(settings) - set(SETTINGS_KEYS))
+        if unknown:
+            raise ValueError(f'unknown settings {unknown}; known: {list(SETTINGS_KEYS)}.')
+        return settings
+
+    @classmethod
+    def render(cls, inputs, check_only: bool = False) -> dict:
+        """Render everything from the inputs: ``{'input', 'data', 'files', 'cmdline'}``; raises on bad input."""
+        if 'structure' not in inputs or 'protocol' not in inputs or 'potential' not in inputs:
+            return {}
+        settings = cls._settings(inputs)
+        protocol = MDProtocol.from_dict(inputs['protocol'].get_dict())
+        structure = inputs['structure']
+        potential = inputs['potential']
+        kinds = [(kind.name, kind.symbol) for kind in structure.kinds]
+        if isinstance(potential, ClassicalPotentialData):
+            block, _ = render.classical_block(potential.get_potential(), kinds, settings.get('drop_three_body', False))
+        else:
+            extrapolation = protocol.gamma is not None
+            if extrapolation and not potential.has_active_set:
+                raise render.LammpsInputError('gamma tracking needs the active set (.asi) of the ACE potential; this '
+                                              'AcePotentialData has none. Build one with pace_activeset, or drop gamma.')
+            block = render.ace_block(potential.elements, kinds, extrapolation=extrapolation)
+        cmdline = render.command_line(bool(settings.get('kokkos', False)), int(settings.get('gpus', 0)))
+        script = render.render_input(protocol, block, [symbol for _, symbol in kinds])
+        if check_only:
+            return {}
+        type_of = {name: index for index, (name, _) in enumerate(kinds, start=1)}
+        masses = [kind.mass for kind in structure.kinds]
+        data = render.write_data_file(
+            structure.cell, [site.position for site in structure.sites],
+            [type_of[site.kind_name] for site in structure.sites], masses, block.atom_style, [n for n, _ in kinds],
+        )  # fmt: skip
+        return {'input': script, 'data': data, 'files': block.files, 'cmdline': cmdline}
+
+    # -- submission --------------------------------------------------------------------------------------------------
+    def prepare_for_submission(self, folder) -> CalcInfo:
+        rendered = self.render(self.inputs)
+        settings = self._settings(self.inputs)
+        folder.create_file_from_filelike(_text(rendered['input']), render.FILENAME_INPUT, 'w')
+        folder.create_file_from_filelike(_text(rendered['data']), render.FILENAME_DATA, 'w')
+        for name, content in rendered['files'].items():
+            folder.create_file_from_filelike(_text(content), name, 'w')
+        provenance_exclude = []
+        if isinstance(self.inputs.potential, AcePotentialData):
+            with tempfile.TemporaryDirectory() as tmp:
+                for path in self.inputs.potential.write_files(tmp).values():
+                    if path is None:
+                        continue
+                    path = pathlib.Path(path)
+                    with path.open('rb') as source, folder.open(path.name, 'wb') as target:
+                        shutil.copyfileobj(source, target)
+                    provenance_exclude.append(path.name)
+        filenames = self.inputs['filenames'].get_dict() if 'filenames' in self.inputs else {}
+        for key, node in self.inputs.get('files', {}).items():
+            name = filenames.get(key, node.filename)
+            with node.open(mode='rb') as source, folder.open(name, 'wb') as target:
+                shutil.copyfileobj(source, target)
+            provenance_exclude.append(name)
+
+        codeinfo = CodeInfo()
+        codeinfo.cmdline_params = rendered['cmdline']
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.stdout_name = render.FILENAME_STDOUT
+        codeinfo.withmpi = self.inputs.metadata.options.withmpi
+
+        calcinfo = CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.provenance_exclude_list = provenance_exclude
+        calcinfo.retrieve_list = [
+            render.FILENAME_STDOUT, render.FILENAME_LOG, render.FILENAME_THERMO, render.FILENAME_FINAL,
+            render.FILENAME_TRAJECTORY, render.FILENAME_GAMMA, render.FILENAME_EXTRAPOLATIVE,
+        ] + list(settings.get('additional_retrieve_list', []))  # fmt: skip
+        return calcinfo
+
+
+def _text(content):
+    import io
+
+    return io.StringIO(content if isinstance(content, str) else content.decode())
+
+
+__all__ = ('LammpsMDCalculation', 'orm')

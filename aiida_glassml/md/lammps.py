@@ -1,0 +1,287 @@
+"""Render an :class:`~aiida_glassml.md.protocol.MDProtocol` to a LAMMPS input (``units metal``), write the data file,
+and build the command line. Pure Python (numpy, ASE's Prism for the triclinic box); no AiiDA imports.
+
+File names inside the working directory are fixed (see the ``FILENAME_*`` constants) so the parser can find them:
+``thermo.dat`` (our own thermo columns via ``fix print``), ``trajectory.dump`` (full dump), ``final.dump``
+(final structure), ``gamma.dat`` and ``extrapolative.dump`` (with ACE gamma tracking).
+
+Gamma tracking uses the mainline ML-PACE syntax::
+
+    fix pace_gamma all pair N pace/extrapolation gamma 1
+    compute max_pace_gamma all reduce max f_pace_gamma
+    dump_modify extrapolative skip v_dump_skip        # frames below gamma_lo are not written
+    fix gamma_halt all halt N v_max_pace_gamma > gamma_hi error soft
+
+``error soft`` ends the current run; a ``jump`` after each run then skips the remaining stages when the run ended
+early, so the final structure and all files up to the halt are still written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+import numpy as np
+
+from aiida_glassml.common import ace as ace_helpers
+from aiida_glassml.md import protocol as md
+from aiida_glassml.md.potentials import ClassicalPotential
+
+FILENAME_INPUT = 'input.in'
+FILENAME_DATA = 'structure.data'
+FILENAME_LOG = 'log.lammps'
+FILENAME_STDOUT = 'lammps.out'
+FILENAME_THERMO = 'thermo.dat'
+FILENAME_TRAJECTORY = 'trajectory.dump'
+FILENAME_FINAL = 'final.dump'
+FILENAME_GAMMA = 'gamma.dat'
+FILENAME_EXTRAPOLATIVE = 'extrapolative.dump'
+
+#: printed after every stage and at the end, parsed to count completed stages and the stop reason
+MARK_STAGE = 'GLASSML_STAGE_DONE'
+MARK_END = 'GLASSML_END'
+MARK_GAMMA_HALT = 'GLASSML_GAMMA_HALT'
+
+THERMO_COLUMNS = ('step', 'time', 'temperature', 'pressure', 'volume', 'potential_energy', 'total_energy', 'density')
+_THERMO_KEYWORDS = ('step', 'time', 'temp', 'press', 'vol', 'pe', 'etotal', 'density')
+DUMP_COLUMNS = {'positions': 'x y z', 'velocities': 'vx vy vz', 'forces': 'fx fy fz'}
+KOKKOS_ARGS = ['-k', 'on', 'g', '1', '-sf', 'kk', '-pk', 'kokkos', 'newton', 'on', 'neigh', 'half']
+
+
+class LammpsInputError(ValueError):
+    """The LAMMPS input cannot be rendered as asked; the message names the problem and the fix."""
+
+
+@dataclasses.dataclass
+class PotentialBlock:
+    """What the potential contributes to an input: interaction lines, auxiliary files and how atoms are typed."""
+
+    lines: list
+    files: dict  # name -> str (text) or pathlib.Path (copied by the CalcJob)
+    atom_style: str = 'atomic'
+    charge_lines: list = dataclasses.field(default_factory=list)
+    supports_gamma: bool = False
+    description: str = ''
+
+
+def classical_block(
+    potential: ClassicalPotential, kinds: t.Sequence[tuple[str, str]], drop_three_body: bool = False
+) -> tuple[PotentialBlock, list[str]]:
+    """Block for a classical potential; ``kinds`` are ``(kind_name, symbol)`` in LAMMPS type order. Returns the
+    block and the species of each type."""
+    species = potential.check_covers(kinds)
+    lines, files = potential.lammps_lines(species, drop_three_body=drop_three_body)
+    block = PotentialBlock(
+        lines=lines, files=files, atom_style='charge', charge_lines=potential.charge_lines(species),
+        description=f'classical potential {potential.name} ({potential.form})',
+    )  # fmt: skip
+    return block, species
+
+
+def ace_block(
+    potential_elements: t.Sequence[str], kinds: t.Sequence[tuple[str, str]], extrapolation: bool = False
+) -> PotentialBlock:
+    """Block for ``pair_style pace`` (.yace) or ``pace/extrapolation`` (.yaml + .asi) with the elements of the
+    structure's kinds. Files are named as ``AcePotentialData.write_files`` names them."""
+    symbols = [symbol for _, symbol in kinds]
+    missing = sorted(set(symbols) - set(potential_elements))
+    if missing:
+        raise LammpsInputError(f'the ACE potential has no parameters for {missing}; it covers '
+                               f'{list(potential_elements)}. Use a potential trained on every element of the structure.')
+    lines = ace_helpers.lammps_pair_lines(symbols, extrapolation=extrapolation)
+    return PotentialBlock(lines=lines, files={}, atom_style='atomic', supports_gamma=extrapolation,
+                          description='ACE ' + ('pace/extrapolation' if extrapolation else 'pace'))
+
+
+# -- data file -----------------------------------------------------------------------------------------------------
+def lammps_box(cell: np.ndarray):
+    """``(prism, bounds)`` for a cell (rows are vectors); bounds = (xhi, yhi, zhi, xy, xz, yz), lo = 0."""
+    from ase.calculators.lammps import Prism
+
+    prism = Prism(np.asarray(cell, dtype=float))
+    return prism, prism.get_lammps_prism()
+
+
+def write_data_file(
+    cell: np.ndarray,
+    positions: np.ndarray,
+    type_ids: t.Sequence[int],
+    masses: t.Sequence[float],
+    atom_style: str = 'atomic',
+    type_labels: t.Sequence[str] | None = None,
+) -> str:
+    """LAMMPS data file text (``units metal``). ``type_ids`` are 1-based, ``masses`` per type (amu). Charges are
+    written as 0 for ``atom_style charge``; the input sets them per type."""
+    if atom_style not in ('atomic', 'charge'):
+        raise LammpsInputError(f'atom_style {atom_style!r} is not supported; use atomic or charge.')
+    prism, (xhi, yhi, zhi, xy, xz, yz) = lammps_box(cell)
+    pos = prism.vector_to_lammps(np.asarray(positions, dtype=float), wrap=True)
+    n_types = len(masses)
+    out = ['LAMMPS data file written by aiida-glassml (units metal)', '',
+           f'{len(pos)} atoms', f'{n_types} atom types', '',
+           f'0.0 {xhi:.10f} xlo xhi', f'0.0 {yhi:.10f} ylo yhi', f'0.0 {zhi:.10f} zlo zhi']
+    if prism.is_skewed():
+        out.append(f'{xy:.10f} {xz:.10f} {yz:.10f} xy xz yz')
+    out += ['', 'Masses', '']
+    for i, mass in enumerate(masses, start=1):
+        label = f'  # {type_labels[i - 1]}' if type_labels else ''
+        out.append(f'{i} {mass:.6f}{label}')
+    out += ['', f'Atoms # {atom_style}', '']
+    for index, (type_id, xyz) in enumerate(zip(type_ids, pos), start=1):
+        charge = ' 0.0' if atom_style == 'charge' else ''
+        out.append(f'{index} {int(type_id)}{charge} {xyz[0]:.10f} {xyz[1]:.10f} {xyz[2]:.10f}')
+    return '\n'.join(out) + '\n'
+
+
+# -- command line -------------------------------------------------------------------------------------------------
+def command_line(kokkos: bool = False, gpus: int = 0) -> list[str]:
+    """``lmp`` arguments. Kokkos runs on a GPU and needs one: ``gpus`` ≥ 1 (the scheduler resource)."""
+    args = ['-in', FILENAME_INPUT, '-log', FILENAME_LOG]
+    if kokkos:
+        if gpus < 1:
+            raise LammpsInputError('Kokkos (GPU) was requested but no GPU resource was: set settings `gpus` to 1 '
+                                   '(and the scheduler GPU request), or drop `kokkos`.')
+        args = KOKKOS_ARGS[:3] + [str(gpus)] + KOKKOS_ARGS[4:] + args
+    return args
+
+
+def scheduler_gpu_commands(gpus: int, scheduler: str = 'slurm') -> str:
+    """Scheduler lines requesting ``gpus`` GPUs (``custom_scheduler_commands``)."""
+    if gpus < 1:
+        return ''
+    if scheduler in ('slurm', 'core.slurm'):
+        return f'#SBATCH --gres=gpu:{gpus}'
+    if scheduler in ('pbspro', 'core.pbspro'):
+        return f'#PBS -l select=1:ngpus={gpus}'
+    raise LammpsInputError(f'no GPU request known for scheduler {scheduler!r}; set custom_scheduler_commands yourself.')
+
+
+# -- input script -------------------------------------------------------------------------------------------------
+def render_input(
+    protocol: md.MDProtocol,
+    block: PotentialBlock,
+    type_symbols: t.Sequence[str],
+    *,
+    data_file: str = FILENAME_DATA,
+) -> str:
+    """The LAMMPS input for ``protocol`` with the potential ``block``; ``type_symbols`` give the element of each
+    type (for the dump). Validates the protocol first."""
+    protocol.validate()
+    if protocol.gamma is not None and not block.supports_gamma:
+        raise LammpsInputError(
+            f'gamma tracking needs an ACE potential with an active set (pair_style pace/extrapolation); this run uses '
+            f'{block.description}. Drop `gamma` from the protocol or use an ACE potential with a .asi file.'
+        )
+    w: list[str] = []
+    add = w.append
+    steps = protocol.total_steps
+    add(f'# aiida-glassml MD: {len(protocol.stages)} stages, {steps} MD steps ({protocol.total_time:g} ps)')
+    for line in protocol.describe():
+        add(f'#   {line}')
+    add('')
+    add('units metal')
+    add(f'atom_style {block.atom_style}')
+    add('boundary p p p')
+    add(f'read_data {data_file}')
+    w.extend(block.charge_lines)
+    add('')
+    w.extend(block.lines)
+    add('')
+    add('neighbor 2.0 bin')
+    add('neigh_modify every 1 delay 0 check yes')
+    add(f'timestep {protocol.timestep:g}')
+    add('thermo_style custom step time temp press vol pe etotal density')
+    add('thermo_modify flush yes')
+    add(f'thermo {protocol.thermo_interval}')
+    for name, keyword in zip(THERMO_COLUMNS, _THERMO_KEYWORDS):
+        add(f'variable th_{name} equal {keyword}')
+    elements = ' '.join(type_symbols)
+    dump_columns = ' '.join(DUMP_COLUMNS[f] for f in ('positions', *[f for f in protocol.dump_fields if f != 'positions']))
+
+    gamma = protocol.gamma
+    if gamma is not None:
+        add('')
+        add('# ACE extrapolation grade (mainline ML-PACE syntax)')
+        add(f'fix pace_gamma all pair {gamma.interval} pace/extrapolation gamma 1')
+        add('compute max_pace_gamma all reduce max f_pace_gamma')
+        add('variable max_pace_gamma equal c_max_pace_gamma')
+        add(f'variable dump_skip equal "c_max_pace_gamma < {gamma.gamma_lo:g}"')
+    add('')
+    add(f'velocity all create {protocol.resolved_initial_temperature():g} {protocol.seed} mom yes rot yes dist gaussian'
+        if protocol.resolved_initial_temperature() > 0 else '# start at rest')
+
+    md_started = False
+    ranges = md.stage_step_ranges(protocol)
+    for index, stage in enumerate(protocol.stages):
+        add('')
+        add(f'# stage {index}: {stage.kind}')
+        if isinstance(stage, md.Minimize):
+            add('min_style cg')
+            add(f'minimize {stage.etol:g} {stage.ftol:g} {stage.maxiter} {10 * stage.maxiter}')
+            add('reset_timestep 0')
+        elif isinstance(stage, md.InstantTemperature):
+            if stage.temperature > 0:
+                add(f'velocity all create {stage.temperature:g} {protocol.seed + index + 1} mom yes rot yes dist gaussian')
+            else:
+                add('velocity all set 0.0 0.0 0.0')
+        else:
+            if not md_started:
+                w.extend(_md_outputs(protocol, elements, dump_columns))
+                md_started = True
+            w.extend(_integrator(protocol, stage, index))
+            add(f'run {protocol.stage_steps(stage)}')
+            w.extend(_unfix_integrator(protocol))
+            if gamma is not None:
+                add(f'if "$(step) < {ranges[index][1]}" then "jump SELF gamma_halt"')
+        add(f'print "{MARK_STAGE} {index}"')
+    add('')
+    if gamma is not None:
+        add('jump SELF finish')
+        add('label gamma_halt')
+        add(f'print "{MARK_GAMMA_HALT} step $(step) max_gamma $(v_max_pace_gamma)"')
+        add('label finish')
+    add(f'write_dump all custom {FILENAME_FINAL} id type element {dump_columns} modify sort id element {elements}')
+    add(f'print "{MARK_END} step $(step)"')
+    return '\n'.join(w) + '\n'
+
+
+def _md_outputs(protocol: md.MDProtocol, elements: str, dump_columns: str) -> list[str]:
+    values = ' '.join(f'${{th_{name}}}' for name in THERMO_COLUMNS)
+    lines = [
+        f'fix thermo_out all print {protocol.thermo_interval} "{values}" file {FILENAME_THERMO} screen no '
+        f'title "# {" ".join(THERMO_COLUMNS)}"',
+    ]
+    if protocol.dump_interval > 0:
+        lines.append(f'dump trajectory all custom {protocol.dump_interval} {FILENAME_TRAJECTORY} id type element '
+                     f'{dump_columns}')
+        lines.append(f'dump_modify trajectory sort id element {elements}')
+    gamma = protocol.gamma
+    if gamma is not None:
+        lines.append(f'fix gamma_out all print {gamma.interval} "$(step) ${{max_pace_gamma}}" file {FILENAME_GAMMA} '
+                     'screen no title "# step max_gamma"')
+        lines.append(f'dump extrapolative all custom {gamma.interval} {FILENAME_EXTRAPOLATIVE} id type element '
+                     f'{dump_columns} f_pace_gamma')
+        lines.append(f'dump_modify extrapolative skip v_dump_skip sort id element {elements}')
+        lines.append(f'fix gamma_halt all halt {gamma.interval} v_max_pace_gamma > {gamma.gamma_hi:g} error soft')
+    return lines
+
+
+def _integrator(protocol: md.MDProtocol, stage, index: int) -> list[str]:
+    if isinstance(stage, md.Ramp):
+        t_start, t_end, npt, pressure = stage.t_start, stage.t_end, stage.ensemble == 'npt', stage.pressure
+    else:
+        t_start = t_end = stage.temperature
+        npt = isinstance(stage, md.NPT)
+        pressure = stage.pressure if npt else None
+    tdamp, pdamp = f'{protocol.tdamp:g}', f'{protocol.pdamp:g}'
+    if protocol.thermostat == 'nose-hoover':
+        if npt:
+            return [f'fix integrate all npt temp {t_start:g} {t_end:g} {tdamp} iso {pressure:g} {pressure:g} {pdamp}']
+        return [f'fix integrate all nvt temp {t_start:g} {t_end:g} {tdamp}']
+    seed = protocol.seed + 1000 + index
+    integrate = f'fix integrate all nph iso {pressure:g} {pressure:g} {pdamp}' if npt else 'fix integrate all nve'
+    return [integrate, f'fix thermostat all langevin {t_start:g} {t_end:g} {tdamp} {seed} zero yes']
+
+
+def _unfix_integrator(protocol: md.MDProtocol) -> list[str]:
+    return ['unfix integrate'] + (['unfix thermostat'] if protocol.thermostat == 'langevin' else [])

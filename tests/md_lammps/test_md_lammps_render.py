@@ -1,0 +1,113 @@
+"""LAMMPS input rendering (pure): regression of the pace, pace/extrapolation, Kokkos and classical inputs, and
+bad input refused with the fix named."""
+
+import numpy as np
+import pytest
+
+from aiida_glassml.md import lammps as render
+from aiida_glassml.md import potentials
+from aiida_glassml.md import protocol as md
+
+KINDS = [('P', 'P'), ('O', 'O'), ('Na', 'Na'), ('Fe', 'Fe')]
+SYMBOLS = [symbol for _, symbol in KINDS]
+
+
+def _short_protocol(**kwargs):
+    return md.melt_quench(time_scale=0.001, cooling_rate=1000.0, dump_interval=100, thermo_interval=10, **kwargs)
+
+
+def test_pace_input(file_regression):
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS)
+    file_regression.check(render.render_input(_short_protocol(), block, SYMBOLS), extension='.in')
+
+
+def test_pace_extrapolation_input(file_regression):
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS, extrapolation=True)
+    protocol = _short_protocol(gamma=md.GammaTracking(interval=10, gamma_lo=2.5, gamma_hi=30.0))
+    text = render.render_input(protocol, block, SYMBOLS)
+    assert 'fix pace_gamma all pair 10 pace/extrapolation gamma 1' in text
+    assert 'compute max_pace_gamma all reduce max f_pace_gamma' in text
+    assert 'fix gamma_halt all halt 10 v_max_pace_gamma > 30 error soft' in text
+    file_regression.check(text, extension='.in')
+
+
+def test_kokkos_command_line_and_input(file_regression):
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS)
+    cmdline = render.command_line(kokkos=True, gpus=1)
+    assert cmdline[:12] == ['-k', 'on', 'g', '1', '-sf', 'kk', '-pk', 'kokkos', 'newton', 'on', 'neigh', 'half']
+    text = (f'# lmp {" ".join(cmdline)}\n# {render.scheduler_gpu_commands(1)}\n'
+            + render.render_input(_short_protocol(thermostat='langevin'), block, SYMBOLS))
+    file_regression.check(text, extension='.in')
+
+
+def test_bmp_classical_input(file_regression):
+    block, species = render.classical_block(potentials.bmp(), KINDS)
+    assert species == ['P', 'O', 'Na', 'Fe']
+    assert set(block.files) == {potentials.NB3B_FILE}
+    text = render.render_input(_short_protocol(), block, SYMBOLS) + '\n# ' + potentials.NB3B_FILE + '\n'
+    file_regression.check(text + block.files[potentials.NB3B_FILE], extension='.in')
+
+
+def test_kokkos_without_gpu_is_refused():
+    with pytest.raises(render.LammpsInputError, match='no GPU resource'):
+        render.command_line(kokkos=True, gpus=0)
+
+
+def test_potential_not_covering_the_structure_is_refused():
+    with pytest.raises(potentials.PotentialError, match=r"does not cover element\(s\) \['Fe'\].*Choose a potential"):
+        render.classical_block(potentials.teter(), KINDS)
+    with pytest.raises(render.LammpsInputError, match="no parameters for \\['Fe'\\]"):
+        render.ace_block(['P', 'O', 'Na'], KINDS)
+
+
+def test_gamma_needs_an_extrapolation_potential():
+    block, _ = render.classical_block(potentials.bmp(), KINDS)
+    protocol = _short_protocol(gamma=md.GammaTracking(interval=10))
+    with pytest.raises(render.LammpsInputError, match='pace/extrapolation'):
+        render.render_input(protocol, block, SYMBOLS)
+
+
+def test_vanadium_needs_named_valence_kinds():
+    with pytest.raises(potentials.PotentialError, match="several species.*'V4'"):
+        potentials.bmp().check_covers([('V', 'V'), ('O', 'O')])
+    assert potentials.bmp().check_covers([('V4', 'V'), ('V5', 'V'), ('O', 'O')]) == ['V4', 'V5', 'O']
+
+
+def test_three_body_terms_without_a_native_form_are_refused_unless_dropped():
+    bmp = potentials.bmp()
+    term = {'form': 'cosine_harmonic', 'center': 'O', 'ends': ('P', 'P'), 'K': 1.0, 'theta0': 109.0, 'rho': 1.0,
+            'cutoff': 3.0}
+    custom = potentials.custom(**{**bmp.to_dict(), 'name': 'bmp-cos', 'three_body': [term]})
+    with pytest.raises(potentials.PotentialError, match='P-O-P.*not supported.*drop_three_body=True'):
+        custom.lammps_lines(['P', 'O'])
+    lines, files = custom.lammps_lines(['P', 'O'], drop_three_body=True)
+    assert not any('nb3b' in line for line in lines) and not files
+
+
+def test_screened_three_body_file_halves_k():
+    text = potentials.nb3b_screened_file(potentials.bmp().active_three_body(['P', 'O']), 'bmp')
+    assert 'O P P 32.500000 109.4700 1.0 3.0' in text
+    assert len([line for line in text.splitlines() if not line.startswith('#')]) == 8
+
+
+def test_du_short_range_correction_is_tabulated_and_continuous():
+    du = potentials.du()
+    lines, files = du.lammps_lines(['Na', 'P', 'O'])
+    assert lines[0].startswith('pair_style hybrid/overlay coul/long 10 table linear')
+    assert set(files) == {potentials.TABLE_FILE}
+    for key in ('O-O', 'O-P', 'Na-O'):
+        assert f'{key.replace("-", "_")}\nN {potentials.TABLE_POINTS}' in files[potentials.TABLE_FILE]
+        jumps = potentials.src_continuity(du.pairs[key])
+        # published splices are continuous to the precision of the published parameters
+        assert jumps['relative_energy_jump'] < 0.05, (key, jumps)
+    r = np.array([1.0, 2.0])
+    energy, force = potentials.buckingham_src_energy(r, du.pairs['O-P'])
+    assert energy[0] > energy[1] and force[0] > 0
+
+
+def test_data_file_round_trips_positions():
+    cell = np.diag([10.0, 11.0, 12.0])
+    positions = np.array([[1.0, 2.0, 3.0], [9.5, 10.5, 0.5]])
+    text = render.write_data_file(cell, positions, [1, 2], [22.99, 15.999], 'charge', ['Na', 'O'])
+    assert '2 atoms' in text and '0.0 11.0000000000 ylo yhi' in text
+    assert '2 2 0.0 9.5000000000 10.5000000000 0.5000000000' in text
