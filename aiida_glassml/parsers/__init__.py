@@ -1,0 +1,1 @@
+"""Parsers of the aiida-glassml CalcJobs."""
