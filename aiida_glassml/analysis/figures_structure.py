@@ -1,0 +1,70 @@
+"""Matplotlib figures for structure results (PNG bytes); pure, no AiiDA imports."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png', dpi=120, bbox_inches='tight')
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def rdf_figure(r: np.ndarray, partials: dict[str, np.ndarray], cutoffs: dict[str, float] | None = None) -> bytes:
+    """Partial g(r), stacked with an offset, with the bond cutoffs marked."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 1.2 + 0.6 * len(partials)))
+    offset = 0.0
+    for key in sorted(partials):
+        g = np.asarray(partials[key])
+        axis.plot(r, g + offset, lw=1.0, label=key)
+        if cutoffs and key in cutoffs:
+            axis.axvline(cutoffs[key], ymin=0, ymax=1, color=axis.lines[-1].get_color(), ls=':', lw=0.8)
+        axis.text(r[-1], offset + 1.0, f' {key}', va='center', fontsize=8)
+        offset += max(2.0, min(float(np.nanmax(g)), 12.0) * 0.6)
+    axis.set_xlabel('r (Å)')
+    axis.set_ylabel('g(r) + offset')
+    axis.set_xlim(0, r[-1])
+    return _png(figure)
+
+
+def structure_factor_figure(q: np.ndarray, curves: dict[str, np.ndarray]) -> bytes:
+    """Total structure factors S(Q)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for label, s in curves.items():
+        axis.plot(q, s, lw=1.0, label=label)
+    axis.axhline(1.0, color='0.6', lw=0.5)
+    axis.set_xlabel('Q (Å$^{-1}$)')
+    axis.set_ylabel('S(Q)')
+    axis.legend()
+    return _png(figure)
+
+
+def ring_size_figure(distribution: dict[int, int]) -> bytes:
+    """Ring-size histogram (atoms per ring)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3.2))
+    sizes = sorted(distribution)
+    axis.bar(sizes, [distribution[s] for s in sizes], width=1.6)
+    axis.set_xlabel('ring size (atoms)')
+    axis.set_ylabel('rings')
+    return _png(figure)
