@@ -1,0 +1,113 @@
+"""``aiida-glassml potential evaluate``: errors of an ACE potential on a labelled dataset, nodes or plain files."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import click
+
+from . import cli
+from .utils import echo_json, fail
+
+
+@cli.group('potential')
+def potential():
+    """Work with ACE potentials."""
+
+
+def _load_node(identifier: str, kind: str):
+    """A node by PK, UUID or label (the AiiDA profile is loaded only here, so plain files need none)."""
+    from aiida.cmdline.utils.decorators import load_backend_if_not_loaded
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.orm import Node, QueryBuilder, load_node
+
+    load_backend_if_not_loaded()
+    try:
+        return load_node(identifier)
+    except (NotExistent, MultipleObjectsError, ValueError):
+        pass
+    matches = QueryBuilder().append(Node, filters={'label': identifier}).all(flat=True)
+    if len(matches) != 1:
+        fail(f'{kind} `{identifier}` is neither a file nor a node identifier (PK, UUID or unique label); '
+             f'{len(matches)} nodes have that label.')  # fmt: skip
+    return matches[0]
+
+
+def _potential_yaml(identifier: str) -> pathlib.Path:
+    from aiida_glassml.data.ace_potential import AcePotentialData
+
+    path = pathlib.Path(identifier)
+    if path.is_file():
+        return path
+    node = _load_node(identifier, 'POTENTIAL')
+    if not isinstance(node, AcePotentialData):
+        fail(f'node {node.pk} is a {type(node).__name__}; POTENTIAL must be an AcePotentialData or a pacemaker .yaml.')
+    return node._cached_files()['yaml']
+
+
+def _frameset(identifier: str):
+    from aiida_glassml.common.frames import FrameSet, FrameValidationError
+    from aiida_glassml.data.training_set import TrainingSetData
+
+    path = pathlib.Path(identifier)
+    if path.is_file():
+        try:
+            if any(path.name.endswith(s) for s in ('.pckl', '.pkl', '.pckl.gzip', '.pkl.gz', '.pckl.gz', '.pkl.gzip')):
+                return FrameSet.read_pacemaker_pickle(path)
+            return FrameSet.read_extxyz(path)
+        except (FrameValidationError, OSError, ValueError) as exc:
+            fail(f'{path}: {exc}')
+    node = _load_node(identifier, 'DATASET')
+    if not isinstance(node, TrainingSetData):
+        fail(f'node {node.pk} is a {type(node).__name__}; DATASET must be a TrainingSetData, an extxyz file or a '
+             'pacemaker pickle.')  # fmt: skip
+    return node.get_frameset()
+
+
+def _reference_energies(option: str | None) -> dict | None:
+    if option is None:
+        return None
+    text = pathlib.Path(option).read_text() if pathlib.Path(option).is_file() else option
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f'--reference-energies must be JSON such as \'{{"Na": -0.075, "O": -0.091}}\' or a JSON file: {exc}')
+    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) for v in value.values()):
+        fail('--reference-energies must map element symbols to energies in eV, e.g. \'{"Na": -0.075}\'.')
+    return value
+
+
+@potential.command('evaluate')
+@click.argument('potential_id', metavar='POTENTIAL')
+@click.argument('dataset_id', metavar='DATASET')
+@click.option('--json', 'as_json', is_flag=True, help='Print one JSON object.')
+@click.option('--reference-energies', default=None,
+              help='Per-element reference energies (eV) as JSON or a JSON file; default: the potential metadata.')
+def evaluate(potential_id, dataset_id, as_json, reference_energies):
+    """Energy (meV/atom) and force (meV/Å) errors of POTENTIAL on DATASET.
+
+    POTENTIAL: an AcePotentialData (PK, UUID or label) or a pacemaker .yaml file. DATASET: a TrainingSetData, an
+    extxyz file or a pacemaker pickle (.pckl.gzip)."""
+    from aiida_glassml.common.ace import AcePotentialError
+    from aiida_glassml.fitting.evaluate import evaluate as evaluate_files
+    from aiida_glassml.fitting.metrics import MetricsError
+
+    reference = _reference_energies(reference_energies)
+    yaml_path = _potential_yaml(potential_id)
+    frames = _frameset(dataset_id)
+    try:
+        with click.progressbar(length=frames.n_frames, label='Evaluating', file=sys.stderr,
+                               hidden=as_json) as bar:  # fmt: skip
+            metrics, _ = evaluate_files(yaml_path, frames, reference_energy=reference, progress=lambda _: bar.update(1))
+    except (AcePotentialError, MetricsError) as exc:
+        fail(str(exc))
+    metrics['units'] = {'energy': 'meV/atom', 'force': 'meV/Å'}
+    if as_json:
+        echo_json(metrics)
+        return
+    click.echo(f'{metrics["n_frames"]} frames, {metrics["n_atoms"]} atoms '
+               f'(reference energies: {metrics["reference_energy_source"]})')  # fmt: skip
+    click.echo(f'energy MAE {metrics["energy_mae"]:.2f}  RMSE {metrics["energy_rmse"]:.2f} meV/atom')
+    click.echo(f'force  MAE {metrics["force_mae"]:.1f}  RMSE {metrics["force_rmse"]:.1f} meV/Å')

@@ -1,0 +1,71 @@
+"""Evaluate an ACE potential on labelled frames with pyace's ``PyACECalculator`` (called, never re-implemented).
+
+No AiiDA imports. About 70 ms per 100-atom frame for a 250-function potential on one core.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import typing as t
+
+import numpy as np
+
+from aiida_glassml.common import ace
+from aiida_glassml.common.frames import FrameSet
+from aiida_glassml.fitting.metrics import compute_metrics
+
+
+def predict(yaml_path: str | pathlib.Path, frameset: FrameSet, asi_path: str | pathlib.Path | None = None,
+            progress: t.Callable[[int], None] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Energies (F,), forces (N, 3) and, with an active set, the per-atom extrapolation grade gamma (N,)."""
+    from pyace import PyACECalculator
+
+    calc = PyACECalculator(basis_set=str(yaml_path))
+    if asi_path is not None:
+        calc.set_active_set(str(asi_path))
+    energies, forces, gammas = [], [], []
+    for index, atoms in enumerate(frameset.to_atoms()):
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+        if asi_path is not None:
+            gammas.append(np.asarray(calc.results['gamma'], dtype=float).copy())
+        if progress is not None:
+            progress(index)
+    result = {'energy': np.array(energies), 'forces': np.concatenate(forces).reshape(-1, 3)}
+    if asi_path is not None:
+        result['gamma'] = np.concatenate(gammas)
+    return result
+
+
+def reference_energy_of(yaml_path: str | pathlib.Path) -> dict | None:
+    """The per-element reference energies pacemaker recorded in the potential's metadata, if any."""
+    return ace.parse_bbasis_yaml(pathlib.Path(yaml_path).read_bytes())['reference_energy']
+
+
+def evaluate(
+    yaml_path: str | pathlib.Path,
+    frameset: FrameSet,
+    reference_energy: t.Mapping[str, float] | None = None,
+    progress: t.Callable[[int], None] | None = None,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Metrics and per-frame errors of a potential on frames. Reference energies: ``reference_energy`` when given,
+    else the potential's metadata, else none (the data energies are then taken as already corrected)."""
+    yaml_path = pathlib.Path(yaml_path)
+    info = ace.parse_bbasis_yaml(yaml_path.read_bytes())
+    missing = sorted(set(frameset.elements) - set(info['elements']))
+    if missing:
+        raise ace.AcePotentialError(
+            f'the potential covers {info["elements"]} but the data also contains {missing}; evaluate a potential '
+            'fitted for every element of the data.'
+        )
+    source = 'argument'
+    if reference_energy is None:
+        reference_energy = info['reference_energy']
+        source = 'potential metadata' if reference_energy else 'none'
+    prediction = predict(yaml_path, frameset, progress=progress)
+    metrics, errors = compute_metrics(frameset, prediction['energy'], prediction['forces'], reference_energy)
+    metrics['reference_energy'] = dict(reference_energy) if reference_energy else None
+    metrics['reference_energy_source'] = source
+    errors['forces_predicted'] = prediction['forces']
+    return metrics, errors

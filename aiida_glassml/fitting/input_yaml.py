@@ -1,0 +1,82 @@
+"""Render pacemaker's ``input.yaml`` from validated fit settings (see :mod:`aiida_glassml.fitting.settings`).
+
+No AiiDA imports.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import yaml
+
+TRAIN_FILENAME = 'train.pckl.gzip'
+TEST_FILENAME = 'test.pckl.gzip'
+INITIAL_POTENTIAL_FILENAME = 'initial_potential.yaml'
+OUTPUT_POTENTIAL_FILENAME = 'output_potential.yaml'
+
+
+def pacemaker_input(
+    settings: dict,
+    elements: t.Sequence[str],
+    train_filename: str = TRAIN_FILENAME,
+    test_filename: str | None = TEST_FILENAME,
+    initial_potential: str | None = None,
+) -> dict:
+    """The pacemaker input as a dict. ``settings`` must come from ``validate_settings``."""
+    s = settings
+    data: dict[str, t.Any] = {'filename': train_filename}
+    if test_filename:
+        data['test_filename'] = test_filename
+    reference = s['reference_energy']
+    if reference != 'auto':
+        # pacemaker's `auto` also records a per-atom `shift`; keep it when reusing those energies
+        reference = {el: float(reference[el]) for el in [*elements, 'shift'] if el in reference}
+    data['reference_energy'] = reference
+
+    potential: dict[str, t.Any] = {
+        'deltaSplineBins': 0.001,
+        'elements': list(elements),
+        'embeddings': {
+            'ALL': {'npot': s['embedding'], 'fs_parameters': list(s['fs_parameters']), 'ndensity': s['ndensity']}
+        },
+        'bonds': {
+            'ALL': {
+                'radbase': s['radial_basis'], 'radparameters': list(s['radial_parameters']), 'rcut': s['cutoff'],
+                'dcut': s['dcut'], 'NameOfCutoffFunction': 'cos',
+            }
+        },  # fmt: skip
+        'functions': {
+            'number_of_functions_per_element': s['number_of_functions_per_element'],
+            'ALL': {'nradmax_by_orders': list(s['nradmax_by_orders']), 'lmax_by_orders': list(s['lmax_by_orders'])},
+        },
+    }
+    continue_basis = bool(initial_potential) and s['upfit'] == 'continue'
+    if initial_potential and not continue_basis:
+        potential['initial_potential'] = initial_potential
+
+    fit: dict[str, t.Any] = {
+        'loss': {'kappa': s['kappa'], 'L1_coeffs': s['L1_coeffs'], 'L2_coeffs': s['L2_coeffs']},
+        'optimizer': s['optimizer'],
+        'maxiter': s['maxiter'],
+        'repulsion': s['repulsion'],
+        'trainable_parameters': s['trainable_parameters'],
+        'early_stopping_patience': s['early_stopping_patience'],
+        'min_relative_train_loss_per_iter': s['min_relative_train_loss_per_iter'],
+        'min_relative_test_loss_per_iter': s['min_relative_test_loss_per_iter'],
+    }
+    if s['ladder_step'] is not None and not continue_basis:
+        fit['ladder_step'] = s['ladder_step']
+        fit['ladder_type'] = s['ladder_type']
+
+    backend = {'evaluator': s['evaluator'], 'batch_size': s['batch_size'], 'display_step': s['display_step']}
+    if continue_basis:  # the initial potential's file is the basis to fit, its coefficients the start
+        potential = initial_potential
+    return {'seed': s['seed'], 'cutoff': s['cutoff'], 'data': data, 'potential': potential, 'fit': fit,
+            'backend': backend}  # fmt: skip
+
+
+def render_input_yaml(settings: dict, elements: t.Sequence[str], **kwargs) -> str:
+    """pacemaker ``input.yaml`` text (keys in a fixed order, so the file is reproducible)."""
+    header = '# pacemaker input written by aiida-glassml (aiida_glassml.fitting.input_yaml)\n'
+    return header + yaml.safe_dump(pacemaker_input(settings, elements, **kwargs), sort_keys=False,
+                                   default_flow_style=None)  # fmt: skip

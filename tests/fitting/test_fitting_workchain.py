@@ -1,0 +1,224 @@
+"""PacemakerCalculation + FitAceWorkChain: a real (tiny) pacemaker fit, its active set, restart handling and bad
+input. The fit uses the `fast` protocol on 30 published DFT frames (~1 minute on two shared cores)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.common.links import LinkType
+from aiida.engine import run_get_node
+
+from aiida_glassml.calculations.pacemaker import PacemakerCalculation
+from aiida_glassml.common.frames import FrameSet
+from aiida_glassml.data import AcePotentialData, TrainingSetData
+from aiida_glassml.fitting.evaluate import predict
+from aiida_glassml.fitting.settings import FitSettingsError
+from aiida_glassml.protocols import ProtocolError
+from aiida_glassml.workflows.fit_ace import FitAceWorkChain
+
+_CACHE: dict = {}
+
+
+@pytest.fixture
+def pace_codes(installed_code):
+    return {
+        'code': installed_code('pacemaker', 'glassml.pacemaker'),
+        'yaml2yace_code': installed_code('pace_yaml2yace', 'core.shell'),
+        'activeset_code': installed_code('pace_activeset', 'core.shell'),
+    }
+
+
+@pytest.fixture
+def small_dataset(small_frames):
+    if 'dataset' not in _CACHE:
+        _CACHE['dataset'] = TrainingSetData(small_frames, label='nafepo4-30').store()
+    return _CACHE['dataset']
+
+
+@pytest.fixture
+def fitted(pace_codes, small_dataset):
+    """Run FitAceWorkChain (fast protocol) once for this module."""
+    if 'node' not in _CACHE:
+        builder = FitAceWorkChain.get_builder_from_protocol(pace_codes['code'], small_dataset, protocol='fast')
+        _, node = run_get_node(builder)
+        _CACHE['node'] = node
+    return _CACHE['node']
+
+
+@pytest.mark.slow
+def test_fit_outputs(fitted, small_dataset, data_regression):
+    assert fitted.is_finished_ok, fitted.exit_status
+    calc = fitted.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes()[-1]
+    assert calc.process_class is PacemakerCalculation
+    potential = fitted.outputs.potential
+    assert potential.has_active_set
+    assert potential.elements and sorted(potential.elements) == small_dataset.elements
+    names = potential.base.repository.list_object_names()
+    assert {'potential.yaml', 'potential.yace', 'potential.asi'} <= set(names)
+    metrics = fitted.outputs.metrics.get_dict()
+    assert metrics == potential.metrics
+    for split in ('train', 'test'):
+        for key in ('energy_mae', 'energy_rmse', 'force_mae', 'force_rmse'):
+            value = metrics[f'{split}_{key}']
+            assert np.isfinite(value) and value > 0
+        assert metrics[f'{split}_energy_rmse'] >= metrics[f'{split}_energy_mae']
+    assert metrics['train_n_frames'] + metrics['test_n_frames'] == small_dataset.n_frames
+    assert 0 < metrics['n_functions'] <= 4 * 10
+    assert 1 <= metrics['n_iterations'] <= 5
+    # the log and pacemaker's metrics files are kept
+    retrieved = set(calc.outputs.retrieved.base.repository.list_object_names())
+    assert {'log.txt', 'metrics.txt', 'test_metrics.txt', 'input.yaml', 'interim_potential_0.yaml'} <= retrieved
+    # the metrics in the Dict are those of an independent pyace evaluation of the stored potential
+    train = fitted.outputs.train_set.get_frameset()
+    paths = potential._cached_files()
+    from aiida_glassml.fitting.evaluate import evaluate
+
+    ours, _ = evaluate(paths['yaml'], train)
+    assert ours['energy_mae'] == pytest.approx(metrics['train_energy_mae'], rel=1e-3)
+    assert ours['force_mae'] == pytest.approx(metrics['train_force_mae'], rel=1e-3)
+    data_regression.check({
+        'split': [metrics['train_n_frames'], metrics['test_n_frames']],
+        'functions_per_element': metrics['n_functions_per_element'],
+        'outputs': sorted(fitted.outputs),
+    })  # fmt: skip
+
+
+@pytest.mark.slow
+def test_parity_plots_link_to_their_data(fitted):
+    for name in ('energy_parity', 'force_parity'):
+        figure = fitted.outputs[name]
+        assert figure.get_content(mode='rb')[:8] == b'\x89PNG\r\n\x1a\n'
+        creator = figure.creator
+        assert creator.process_type.endswith('parity_plots')
+        inputs = {link.link_label: link.node.uuid for link in creator.base.links.get_incoming().all()}
+        assert inputs['potential'] == fitted.outputs.potential.uuid
+        assert inputs['train'] == fitted.outputs.train_set.uuid
+        assert inputs['test'] == fitted.outputs.test_set.uuid
+
+
+@pytest.mark.slow
+def test_active_set_gamma(fitted):
+    """MaxVol: gamma <= tolerance (1.01) on the environments the active set was built from (the fast protocol uses
+    all training atoms), far above it on strongly compressed frames."""
+    potential = fitted.outputs.potential
+    paths = potential._cached_files()
+    train = fitted.outputs.train_set.get_frameset()
+    gamma_train = predict(paths['yaml'], train, asi_path=paths['asi'])['gamma']
+    assert gamma_train.shape == (int(train.n_atoms.sum()),)
+    assert gamma_train.max() <= 1.01 + 1e-6
+    atoms_list = train.select([0, 1]).to_atoms()
+    for atoms in atoms_list:
+        atoms.set_cell(atoms.cell * 0.7, scale_atoms=True)
+    compressed = FrameSet.from_atoms(atoms_list)
+    gamma_far = predict(paths['yaml'], compressed, asi_path=paths['asi'])['gamma']
+    assert gamma_far.max() > 5.0
+    # the same grade through the node's calculator
+    calc = potential.get_calculator()
+    atoms = compressed.to_atoms()[0]
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    assert np.max(calc.results['gamma']) == pytest.approx(gamma_far[: len(atoms)].max())
+
+
+@pytest.mark.slow
+def test_upfit_from_earlier_potential(fitted, pace_codes, small_frames):
+    """The dataset has grown: continue from the earlier potential (pacemaker's initial_potential)."""
+    grown = TrainingSetData(small_frames).store()
+    builder = FitAceWorkChain.get_builder_from_protocol(
+        pace_codes['code'], grown, protocol='fast', initial_potential=fitted.outputs.potential,
+        overrides={'make_plots': False, 'pacemaker': {'settings': {'maxiter': 1}}},
+    )  # fmt: skip
+    _, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_status
+    calc = node.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes()[-1]
+    assert calc.inputs.initial_potential.uuid == fitted.outputs.potential.uuid
+    text = calc.outputs.retrieved.base.repository.get_object_content('input.yaml')
+    assert 'potential: initial_potential.yaml' in text  # continue the earlier basis from its coefficients
+    assert 'energy_parity' not in node.outputs
+
+
+def _failed_child(exit_code, with_interim: bool, potential=None):
+    """A finished PacemakerCalculation node with a restartable exit code (no real job)."""
+    node = orm.CalcJobNode(process_type='aiida.calculations:glassml.pacemaker')
+    node.set_process_state('finished')
+    node.set_exit_status(exit_code.status)
+    node.set_exit_message(exit_code.message)
+    node.store()
+    if with_interim:
+        potential.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label='interim_potential')
+        potential.store()
+    node.seal()
+    return node
+
+
+def test_restart_handler_uses_interim_potential(reference_potential_yaml, small_frames, installed_code):
+    """handle_interrupted_fit puts the child's interim potential as the next initial_potential; a child with none is
+    unrecoverable; 3xx exit codes stop the work chain."""
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    codes = {
+        'code': installed_code('pacemaker', 'glassml.pacemaker'),
+        'yaml2yace_code': installed_code('pace_yaml2yace', 'core.shell'),
+        'activeset_code': installed_code('pace_activeset', 'core.shell'),
+    }
+    dataset = TrainingSetData(small_frames)
+    builder = FitAceWorkChain.get_builder_from_protocol(codes['code'], dataset, protocol='fast')
+    process = instantiate_process(get_manager().get_runner(), builder)
+    process.setup()
+    exit_codes = PacemakerCalculation.exit_codes
+
+    interim = AcePotentialData(yaml=reference_potential_yaml)
+    child = _failed_child(exit_codes.ERROR_FIT_INTERRUPTED, True, interim)
+    report = process.handle_interrupted_fit(child)
+    assert report.do_break and report.exit_code.status == 0
+    assert process.ctx.inputs.initial_potential.uuid == interim.uuid
+    assert process.ctx.inputs.settings['upfit'] == 'continue'  # the fast protocol has no ladder
+
+    bare = _failed_child(exit_codes.ERROR_OUT_OF_WALLTIME, False)
+    report = process.handle_interrupted_fit(bare)
+    assert report.exit_code == process.exit_codes.ERROR_UNRECOVERABLE_FAILURE
+
+    broken = _failed_child(exit_codes.ERROR_INSUFFICIENT_ENVIRONMENTS, False)
+    report = process.handle_unrecoverable(broken)
+    assert report.exit_code.status == 300
+
+
+@pytest.mark.parametrize(
+    ('overrides', 'error', 'message'),
+    [
+        ({'pacemaker': {'settings': {'elements': ['Na', 'P', 'O']}}}, FitSettingsError, "only in data: ['Fe']"),
+        ({'pacemaker': {'settings': {'test_fraction': 1.2}}}, FitSettingsError, 'strictly between 0 and 1'),
+        ({'pacemaker': {'settings': {'embedding': 'Pauli'}}}, FitSettingsError, 'unknown embedding (npot)'),
+        ({'pacemaker': {'settings': {'kappa': 2}}}, FitSettingsError, 'kappa must be in [0, 1]'),
+        ({'pacemaker': {'settings': {'number_of_functions_per_element': 900}}}, FitSettingsError,
+         'smaller than its number of basis functions'),
+        ({'pacemaker': {'settings': {'number_of_functions_per_element': 400}}}, FitSettingsError,
+         'Insufficient atomic environments'),
+        ({'pacemaker': {'settings': {'kapa': 0.1}}}, ProtocolError, 'unknown override key `pacemaker.settings.kapa`'),
+    ],
+)  # fmt: skip
+def test_bad_input_raises_before_storing(pace_codes, small_frames, node_count, overrides, error, message):
+    dataset = TrainingSetData(small_frames)  # unstored
+    before = node_count()
+    with pytest.raises(error) as info:
+        FitAceWorkChain.get_builder_from_protocol(pace_codes['code'], dataset, protocol='fast', overrides=overrides)
+    assert message in str(info.value)
+    assert node_count() == before
+
+
+def test_calcjob_validator_rejects_bad_input(pace_codes, small_frames, node_count):
+    """Submitting the CalcJob directly: the input validator names the problem; nothing is stored."""
+    from aiida.engine import run
+
+    builder = PacemakerCalculation.get_builder()
+    builder.update(pace_codes)
+    builder.train = TrainingSetData(small_frames.select(range(3)))
+    builder.settings = orm.Dict({'number_of_functions_per_element': 250})
+    before = node_count()
+    with pytest.raises(ValueError, match='smaller than its number of basis functions'):
+        run(builder)
+    with pytest.raises(ValueError, match='strictly between 0 and 1'):  # the settings port checks on assignment
+        builder.settings = orm.Dict({'number_of_functions_per_element': 5, 'test_fraction': 0})
+    assert node_count() == before
