@@ -58,3 +58,37 @@ def parity_plots(potential: AcePotentialData, train: TrainingSetData, test: Trai
         'energy_parity': orm.SinglefileData(io.BytesIO(energy_png), filename='energy_parity.png'),
         'force_parity': orm.SinglefileData(io.BytesIO(force_png), filename='force_parity.png'),
     }
+
+
+@calcfunction
+def build_active_set(potential: AcePotentialData, dataset: TrainingSetData, settings: orm.Dict | None = None):
+    """A copy of ``potential`` with a MaxVol active set (``.asi``) built by pacemaker's ``pace_activeset`` on
+    ``dataset``, so that MD can track the extrapolation grade. ``settings``: ``gamma_tolerance`` (default 1.01),
+    ``all_atoms`` (default False: pacemaker drops atoms with large force errors first)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from aiida_glassml.common.ace import AcePotentialError
+    from aiida_glassml.tools.setup import find_executable
+
+    options = settings.get_dict() if settings is not None else {}
+    executable = find_executable('pace_activeset')
+    if executable is None:
+        raise AcePotentialError('`pace_activeset` not found; install python-ace==0.4.0rc1.')
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = potential.write_files(folder)
+        dataset.export_pacemaker_pickle(folder / 'data.pckl.gzip')
+        command = [executable, '-d', 'data.pckl.gzip', paths['yaml'].name,
+                   '-g', str(options.get('gamma_tolerance', 1.01))]  # fmt: skip
+        if options.get('all_atoms', False):
+            command.append('-a')
+        proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+        asi = folder / 'potential.asi'
+        if proc.returncode != 0 or not asi.exists():
+            raise AcePotentialError(f'pace_activeset failed ({proc.returncode}): {proc.stderr.strip()[-800:]}')
+        node = AcePotentialData(yaml=paths['yaml'], yace=paths['yace'], asi=asi, metrics=potential.metrics)
+        shutil.rmtree(folder, ignore_errors=True)
+    return node
