@@ -14,3 +14,7 @@ def cli():
 
 # Subcommands register themselves on ``cli`` when imported.
 from . import cmd_data, cmd_setup  # noqa: E402,F401
+from . import cmd_analyse  # noqa: E402,F401
+from . import cmd_structures  # noqa: E402,F401
+from . import cmd_potential  # noqa: E402,F401
+from . import cmd_analyse_trajectory  # noqa: E402,F401
