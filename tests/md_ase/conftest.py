@@ -9,6 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from aiida_glassml.data.ace_potential import AcePotentialData
+
 #: density of the published 3003-atom ACE glass at 300 K (tests/data/glasses/ACE_300K_1.dat), g/cm³
 GLASS_DENSITY = 3.07
 
@@ -73,3 +75,13 @@ def active_set_potential(tmp_path_factory, reference_potential_yaml, reference_t
     subprocess.run([executable, '-V', '-d', 'frames.pckl.gzip', yaml_path.name], cwd=folder, check=True,
                    capture_output=True)  # fmt: skip
     return {'yaml': yaml_path, 'asi': folder / 'output_potential.asi'}
+
+
+@pytest.fixture
+def python_code(installed_code):
+    return installed_code('python', 'glassml.ase_md', label='glassml-python')
+
+
+@pytest.fixture
+def ace_potential(aiida_profile, active_set_potential):
+    return AcePotentialData.get_or_create(active_set_potential['yaml'], asi=active_set_potential['asi'])

@@ -16,15 +16,6 @@ from aiida_glassml.md.protocol import NVT, GammaTracking, InstantTemperature, MD
 AseMDCalculation = CalculationFactory('glassml.ase_md')
 
 
-@pytest.fixture
-def python_code(installed_code):
-    return installed_code('python', 'glassml.ase_md', label='glassml-python')
-
-
-@pytest.fixture
-def ace_potential(aiida_profile, active_set_potential):
-    return AcePotentialData.get_or_create(active_set_potential['yaml'], asi=active_set_potential['asi'])
-
 
 def _builder(code, structure, protocol: MDProtocol, **inputs):
     builder = AseMDCalculation.get_builder()

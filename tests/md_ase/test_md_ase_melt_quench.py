@@ -17,15 +17,6 @@ from aiida_glassml.protocols import ProtocolError
 MeltQuenchWorkChain = WorkflowFactory('glassml.melt_quench')
 
 
-@pytest.fixture
-def python_code(installed_code):
-    return installed_code('python', 'glassml.ase_md', label='glassml-python')
-
-
-@pytest.fixture
-def ace_potential(aiida_profile, active_set_potential):
-    return AcePotentialData.get_or_create(active_set_potential['yaml'], asi=active_set_potential['asi'])
-
 
 def test_balanced_protocol_is_the_study_schedule(aiida_profile, python_code, ace_potential, nafepo4_cell):
     builder = MeltQuenchWorkChain.get_builder_from_protocol(

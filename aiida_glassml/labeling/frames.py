@@ -1,0 +1,44 @@
+"""Engine-agnostic helpers for labelled frames: composition formula, MD sampling, merging frames of restarted runs."""
+
+from __future__ import annotations
+
+import math
+import typing as t
+
+# Pauling electronegativities: the formula lists elements from the most electropositive on.
+ELECTRONEGATIVITY = {
+    'Li': 0.98, 'Na': 0.93, 'K': 0.82, 'Mg': 1.31, 'Ca': 1.0, 'Al': 1.61, 'Ti': 1.54, 'V': 1.63, 'Cr': 1.66,
+    'Mn': 1.55, 'Fe': 1.83, 'Co': 1.88, 'Ni': 1.91, 'Cu': 1.9, 'Zn': 1.65, 'B': 2.04, 'Si': 1.9, 'Ge': 2.01,
+    'P': 2.19, 'S': 2.58, 'Se': 2.55, 'C': 2.55, 'N': 3.04, 'O': 3.44, 'F': 3.98, 'Cl': 3.16, 'H': 2.2,
+}  # fmt: skip
+
+
+def composition_formula(symbols: t.Sequence[str]) -> str:
+    """Empirical formula, cations first: ``NaPO3``, ``NaFePO4``, ``SiO2``."""
+    counts: dict[str, int] = {}
+    for symbol in symbols:
+        counts[symbol] = counts.get(symbol, 0) + 1
+    divisor = 0
+    for count in counts.values():
+        divisor = math.gcd(divisor, count)
+    order = sorted(counts, key=lambda s: (ELECTRONEGATIVITY.get(s, 2.5), s))
+    return ''.join(f'{s}{counts[s] // divisor if counts[s] // divisor > 1 else ""}' for s in order)
+
+
+def unique_steps(frames_per_run: t.Sequence[t.Sequence[dict]]) -> list[dict]:
+    """Frames of consecutive runs of one MD (a run and its restarts), each MD step once: a restart writes its first
+    step again, and the earlier run's copy is kept."""
+    seen, result = set(), []
+    for frames in frames_per_run:
+        for frame in frames:
+            step = frame.get('metadata', {}).get('step')
+            if step is not None and step in seen:
+                continue
+            seen.add(step)
+            result.append(frame)
+    return result
+
+
+def sample_steps(steps: int, sample_every: int) -> list[int]:
+    """MD steps written as frames: 0, N, 2N, ... up to ``steps``."""
+    return list(range(0, int(steps) + 1, int(sample_every)))

@@ -1,0 +1,409 @@
+"""``LabelWorkChain``: DFT labels (energies, forces, stress, magnetic moments) for a set of structures, by AIMD or
+single points, with CP2K, Quantum ESPRESSO or VASP through their official AiiDA plugins' base work chains."""
+
+from __future__ import annotations
+
+import pathlib
+
+from aiida import orm
+from aiida.engine import ToContext, WorkChain, calcfunction
+
+from aiida_glassml.data.training_set import TrainingSetData
+from aiida_glassml.labeling import LabelingInputError
+from aiida_glassml.labeling import validation
+from aiida_glassml.protocols import ProtocolMixin
+
+PROTOCOL_FILES = {'cp2k': 'label_cp2k', 'qe': 'label_qe', 'vasp': 'label_vasp'}
+
+
+def _protocol_class(engine: str) -> type[ProtocolMixin]:
+    validation.validate_engine_and_mode(engine, 'aimd')
+    return type(f'Label{engine.upper()}Protocol', (ProtocolMixin,), {'_protocol_file': PROTOCOL_FILES[engine]})
+
+
+def validate_inputs(inputs, port_namespace):
+    """Checks that need several inputs; run before anything is stored. Also runs where the inputs are exposed without
+    ``mode`` and ``structures`` (InitialDatasetWorkChain: always AIMD)."""
+    try:
+        engine = inputs['engine'].value
+        mode = inputs['mode'].value if 'mode' in port_namespace else 'aimd'
+        validation.validate_engine_and_mode(engine, mode)
+        if 'structures' in port_namespace:
+            validation.validate_structures(inputs.get('structures', {}))
+        settings = inputs['settings'].get_dict()
+        if mode == 'aimd':
+            validation.validate_aimd(settings.get('aimd', {}))
+        if engine == 'qe' and 'pseudo_family' not in inputs:
+            return 'engine `qe` needs `pseudo_family`: the label of an installed aiida-pseudo family.'
+        if engine == 'vasp' and 'potential_family' not in inputs:
+            return 'engine `vasp` needs `potential_family`: the name of an uploaded POTCAR family.'
+    except LabelingInputError as exc:
+        return str(exc)
+    return None
+
+
+class LabelWorkChain(ProtocolMixin, WorkChain):
+    """Label structures with DFT. ``mode='aimd'``: NVT MD of each structure, a frame every ``aimd.sample_every``
+    steps. ``mode='single_point'``: energy, forces and stress of each structure.
+
+    Each structure runs in the plugin's base work chain (with our extra handlers, :mod:`.dft_base`). Every CalcJob is
+    read, failed ones included, so frames of an MD that stopped early are kept. Outputs: ``training_set`` (one
+    ``TrainingSetData``, built by a calcfunction whose inputs are the CalcJobs' outputs) and ``report`` (a ``Dict``
+    naming every failed calculation and why).
+    """
+
+    _protocol_file = 'label_cp2k'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('engine', valid_type=orm.Str, help='`cp2k`, `qe` or `vasp`.')
+        spec.input('mode', valid_type=orm.Str, help='`aimd` or `single_point`.')
+        spec.input('code', valid_type=orm.AbstractCode, help='Code of the engine (cp2k, quantumespresso.pw, vasp.vasp).')
+        spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Structures to label.')
+        spec.input('settings', valid_type=orm.Dict, help='Protocol inputs (see label_<engine>.yaml).')
+        spec.input('pseudo_family', valid_type=orm.Str, required=False, help='aiida-pseudo family label (qe).')
+        spec.input('potential_family', valid_type=orm.Str, required=False, help='POTCAR family (vasp).')
+        spec.inputs.validator = validate_inputs
+        spec.outline(cls.setup, cls.run_labelling, cls.collect_frames)
+        spec.output('training_set', valid_type=TrainingSetData, required=False, help='Every successful frame.')
+        spec.output('report', valid_type=orm.Dict, help='Failed calculations and why; frames per calculation.')
+        spec.exit_code(300, 'ERROR_NO_FRAMES', message='No calculation produced a labelled frame: see `report`.')
+
+    # ------------------------------------------------------------------------------------------------ protocols
+    @classmethod
+    def get_protocol_inputs(cls, protocol=None, overrides=None, engine: str = 'cp2k') -> dict:
+        return _protocol_class(engine).get_protocol_inputs(protocol, overrides)
+
+    @classmethod
+    def get_available_protocols(cls, engine: str = 'cp2k') -> dict:
+        return _protocol_class(engine).get_available_protocols()
+
+    @classmethod
+    def get_default_protocol(cls, engine: str = 'cp2k') -> str:
+        return _protocol_class(engine).get_default_protocol()
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls, code, structures, engine: str = 'cp2k', mode: str = 'aimd', protocol: str | None = None,
+        overrides: dict | pathlib.Path | None = None, pseudo_family: str | None = None,
+        potential_family: str | None = None,
+    ):  # fmt: skip
+        """A builder with every input set. Raises ``ProtocolError`` (unknown protocol, misspelled override) or
+        ``LabelingInputError`` (bad settings, element not covered by the basis/pseudopotential/POTCAR set) before
+        anything is stored. ``structures``: a list or a dict label -> StructureData."""
+        validation.validate_engine_and_mode(engine, mode)
+        if isinstance(code, str):
+            code = orm.load_code(code)
+        if not isinstance(structures, dict):
+            structures = {f'structure_{index:04d}': s for index, s in enumerate(structures)}
+        validation.validate_structures(structures)
+        settings = cls.get_protocol_inputs(protocol, overrides, engine=engine)
+        if mode == 'aimd':
+            validation.validate_aimd(settings['aimd'])
+        symbols = sorted({kind.symbol for s in structures.values() for kind in s.kinds})
+        family = pseudo_family or potential_family
+        check_element_coverage(engine, symbols, settings, family)
+
+        builder = cls.get_builder()
+        builder.engine = orm.Str(engine)
+        builder.mode = orm.Str(mode)
+        builder.code = code
+        builder.structures = structures
+        builder.settings = orm.Dict(settings)
+        if pseudo_family:
+            builder.pseudo_family = orm.Str(pseudo_family)
+        if potential_family:
+            builder.potential_family = orm.Str(potential_family)
+        return builder
+
+    # ------------------------------------------------------------------------------------------------ outline
+    def setup(self):
+        self.ctx.engine = self.inputs.engine.value
+        self.ctx.mode = self.inputs.mode.value
+        self.ctx.settings = self.inputs.settings.get_dict()
+        self.ctx.labels = sorted(self.inputs.structures)
+
+    def run_labelling(self):
+        futures = {}
+        for label in self.ctx.labels:
+            structure = self.inputs.structures[label]
+            process, inputs = child_inputs(
+                self.ctx.engine, self.ctx.mode, self.inputs.code, structure, self.ctx.settings,
+                family=(self.inputs.pseudo_family.value if 'pseudo_family' in self.inputs else
+                        self.inputs.potential_family.value if 'potential_family' in self.inputs else None),
+            )  # fmt: skip
+            inputs['metadata'] = {'call_link_label': f'label_{label}'}
+            futures[f'label_{label}'] = self.submit(process, **inputs)
+            self.report(f'submitted {process.__name__}<{futures[f"label_{label}"].pk}> ({self.ctx.mode}) for {label}')
+        return ToContext(**futures)
+
+    def collect_frames(self):
+        sources, plan = {}, {'engine': self.ctx.engine, 'mode': self.ctx.mode, 'settings': self.ctx.settings,
+                             'calculations': {}, 'failed_workchains': {}}  # fmt: skip
+        for label in self.ctx.labels:
+            workchain = self.ctx[f'label_{label}']
+            if not workchain.is_finished_ok:
+                plan['failed_workchains'][label] = {
+                    'pk': workchain.pk, 'uuid': workchain.uuid, 'exit_status': workchain.exit_status,
+                    'exit_message': workchain.exit_message,
+                }  # fmt: skip
+            calcs = sorted(
+                (n for n in workchain.called_descendants if isinstance(n, orm.CalcJobNode)), key=lambda n: n.ctime
+            )
+            for order, calc in enumerate(calcs):
+                key = f'{label}__{order:02d}'
+                nodes = frame_sources(self.ctx.engine, calc)
+                for name, node in nodes.items():
+                    sources[f'{key}__{name}'] = node
+                plan['calculations'][key] = {
+                    'structure': label, 'order': order, 'pk': calc.pk, 'uuid': calc.uuid,
+                    'exit_status': calc.exit_status, 'exit_message': calc.exit_message,
+                    'finished_ok': calc.is_finished_ok, 'sources': sorted(nodes),
+                }  # fmt: skip
+            if self.ctx.mode == 'single_point':
+                sources[f'{label}__structure'] = self.inputs.structures[label]
+        results = collect_training_set(plan=orm.Dict(plan), **sources)
+        self.out('report', results['report'])
+        report = results['report'].get_dict()
+        for failure in report['failed']:
+            self.report(f'failed: {failure["what"]} for {failure["structure"]}: {failure["why"]}')
+        if 'training_set' not in results:
+            return self.exit_codes.ERROR_NO_FRAMES
+        self.out('training_set', results['training_set'])
+        self.report(f'{results["training_set"].n_frames} frames from {len(plan["calculations"])} calculations')
+        return None
+
+
+@calcfunction
+def collect_training_set(plan: orm.Dict, **sources):
+    """One ``TrainingSetData`` from the CalcJobs' output nodes, and a report of what failed and why."""
+    from aiida_glassml.common.frames import FrameSet
+    from aiida_glassml.labeling import frames as frame_tools
+
+    plan = plan.get_dict()
+    engine, mode, settings = plan['engine'], plan['mode'], plan['settings']
+    aimd = settings.get('aimd', {})
+    sample_type = settings.get('sample_type') or mode
+    failed, per_calc, by_structure = [], {}, {}
+    for key, calc in sorted(plan['calculations'].items()):
+        nodes = {name: sources[f'{key}__{name}'] for name in calc['sources']}
+        structure = sources.get(f'{calc["structure"]}__structure')
+        try:
+            frames = frames_from_nodes(engine, mode, nodes, structure, settings)
+        except Exception as exc:  # noqa: BLE001 - an unreadable output is reported, not fatal for the others
+            frames = []
+            failed.append({'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
+                           'why': f'frames could not be read: {exc}', 'frames_kept': 0})  # fmt: skip
+        per_calc[key] = len(frames)
+        if calc['finished_ok'] and not frames:
+            failed.append({
+                'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
+                'why': 'finished without a labelled frame (e.g. the first SCF did not converge)', 'frames_kept': 0,
+            })  # fmt: skip
+        elif not calc['finished_ok']:
+            failed.append({
+                'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
+                'why': f'exit status {calc["exit_status"]}: {calc["exit_message"]}', 'frames_kept': len(frames),
+            })  # fmt: skip
+        for frame in frames:
+            symbols = frame['symbols']
+            frame['metadata'] = {
+                **frame.get('metadata', {}), 'source_uuid': calc['uuid'], 'sample_type': sample_type,
+                'temperature': float(aimd['temperature']) if mode == 'aimd' else None,
+                'iteration': settings.get('iteration'), 'composition': frame_tools.composition_formula(symbols),
+            }  # fmt: skip
+        by_structure.setdefault(calc['structure'], []).append(frames)
+    for label, info in sorted(plan['failed_workchains'].items()):
+        failed.append({'what': f'WorkChain<{info["pk"]}>', 'structure': label, 'uuid': info['uuid'],
+                       'why': f'exit status {info["exit_status"]}: {info["exit_message"]}', 'frames_kept': None})  # fmt: skip
+    all_frames = []
+    for label in sorted(by_structure):
+        for frame in frame_tools.unique_steps(by_structure[label]):
+            frame['metadata'].pop('step', None)
+            all_frames.append(frame)
+    report = {
+        'engine': engine, 'mode': mode, 'n_frames': len(all_frames), 'n_calculations': len(plan['calculations']),
+        'frames_per_calculation': per_calc, 'failed': failed,
+    }  # fmt: skip
+    results = {'report': orm.Dict(report)}
+    if all_frames:
+        results['training_set'] = TrainingSetData(FrameSet.from_frames(all_frames))
+    return results
+
+
+
+# ------------------------------------------------------------------------------------------------ engine glue
+# Everything engine-specific that needs AiiDA: coverage checks, child work chain inputs, and which output nodes of a
+# CalcJob hold its frames. The science (input rendering, parsing) is in aiida_glassml.labeling.
+def check_element_coverage(engine: str, symbols: list[str], settings: dict, family: str | None) -> None:
+    """Raise LabelingInputError naming elements without a basis/pseudopotential (CP2K), a pseudopotential in the
+    aiida-pseudo family (QE) or a POTCAR in the family (VASP)."""
+    if engine == 'cp2k':
+        from aiida_glassml.labeling import cp2k
+
+        block = settings['cp2k']
+        cp2k.select_basis_and_potential(
+            symbols, block['basis'], block['xc'], block['data_dir'], block['basis_file'], block['potential_file']
+        )
+    elif engine == 'qe':
+        from aiida.common.exceptions import NotExistent
+
+        from aiida_glassml.labeling import qe
+
+        try:
+            elements = orm.load_group(family).elements if family else None
+        except NotExistent:
+            elements = None
+        qe.check_pseudo_family(symbols, family, elements)
+    elif engine == 'vasp':
+        from aiida_glassml.labeling import vasp
+
+        available = None
+        if family:
+            groups = orm.QueryBuilder().append(orm.Group, filters={'label': family}).all(flat=True)
+            if groups:
+                available = [node.base.attributes.get('full_name', '') for node in groups[0].nodes]
+        vasp.check_potcar_family(symbols, family, settings['vasp'], available)
+
+
+def child_inputs(engine: str, mode: str, code, structure, settings: dict, family: str | None = None):
+    """(process class, inputs) of the base work chain labelling one structure."""
+    options = dict(settings['options'])
+    if engine == 'cp2k':
+        from aiida_glassml.labeling import cp2k
+        from aiida_glassml.workflows.dft_base import LabelCp2kBaseWorkChain
+
+        kind_names = [site.kind_name for site in structure.sites]
+        symbols = [structure.get_kind(name).symbol for name in kind_names]
+        parameters = cp2k.build_cp2k_parameters(symbols, settings['cp2k'], mode, settings.get('aimd'), kind_names)
+        inputs = {
+            'cp2k': {'code': code, 'structure': structure, 'parameters': orm.Dict(parameters),
+                     'metadata': {'options': options}},
+            'max_iterations': orm.Int(settings['max_iterations']),
+            'clean_workdir': orm.Bool(settings['clean_workdir']),
+        }  # fmt: skip
+        return LabelCp2kBaseWorkChain, inputs
+    if engine == 'qe':
+        return _qe_child_inputs(mode, code, structure, settings, family, options)
+    if engine == 'vasp':
+        return _vasp_child_inputs(mode, code, structure, settings, family, options)
+    raise LabelingInputError(f'unknown engine `{engine}`.')
+
+
+def frame_sources(engine: str, calc: orm.CalcJobNode) -> dict[str, orm.Data]:
+    """The output nodes of ``calc`` its frames are read from (they become inputs of ``collect_training_set``)."""
+    outputs = calc.outputs
+    if engine == 'cp2k':
+        return {'retrieved': outputs.retrieved} if 'retrieved' in outputs else {}
+    if engine == 'qe':
+        names = ('output_trajectory', 'output_parameters')
+    else:
+        names = ('trajectory', 'misc', 'arrays', 'stress', 'forces', 'structure')
+    return {name: outputs[name] for name in names if name in outputs}
+
+
+def frames_from_nodes(engine: str, mode: str, nodes: dict, structure, settings: dict) -> list[dict]:
+    """Labelled frames (eV, Å) from one CalcJob's output nodes; ``structure``: the input (single points)."""
+    if engine == 'cp2k':
+        from aiida_glassml.labeling import cp2k
+
+        if 'retrieved' not in nodes:
+            return []
+        retrieved = nodes['retrieved']
+        names = set(retrieved.base.repository.list_object_names())
+        files = {name: retrieved.base.repository.get_object_content(name)
+                 for name in (cp2k.OUTPUT_FILE, cp2k.POS_FILE, cp2k.FRC_FILE, cp2k.CELL_FILE) if name in names}  # fmt: skip
+        reference = _structure_dict(structure) if structure is not None else None
+        return cp2k.frames_from_cp2k(files, mode, reference)
+    if engine == 'qe':
+        from aiida_glassml.labeling import qe
+
+        if 'output_trajectory' not in nodes:
+            return []
+        trajectory = nodes['output_trajectory']
+        arrays = {name: trajectory.get_array(name) for name in trajectory.get_arraynames()}
+        parameters = nodes['output_parameters'].get_dict() if 'output_parameters' in nodes else {}
+        sample_every = int(settings.get('aimd', {}).get('sample_every', 1))
+        return qe.frames_from_pw_arrays(arrays, list(trajectory.symbols), parameters, mode, sample_every)
+    return _vasp_frames(nodes, mode, settings)
+
+
+def _structure_dict(structure) -> dict:
+    return {
+        'symbols': [structure.get_kind(site.kind_name).symbol for site in structure.sites],
+        'positions': [site.position for site in structure.sites],
+        'cell': structure.cell,
+    }
+
+
+def _qe_child_inputs(mode, code, structure, settings, family, options):
+    from aiida_glassml.labeling import qe
+    from aiida_glassml.workflows.dft_base import LabelPwBaseWorkChain
+
+    symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
+    parameters = qe.build_pw_parameters(symbols, settings['qe'], mode, settings.get('aimd'))
+    kpoints = orm.KpointsData()
+    kpoints.set_kpoints_mesh([1, 1, 1])
+    inputs = {
+        'pw': {
+            'code': code, 'structure': structure, 'parameters': orm.Dict(parameters),
+            'pseudos': orm.load_group(family).get_pseudos(structure=structure),
+            'settings': orm.Dict({'gamma_only': True}), 'metadata': {'options': options},
+        },
+        'kpoints': kpoints,
+        'max_iterations': orm.Int(settings['max_iterations']),
+        'clean_workdir': orm.Bool(settings['clean_workdir']),
+    }  # fmt: skip
+    return LabelPwBaseWorkChain, inputs
+
+
+def _vasp_child_inputs(mode, code, structure, settings, family, options):
+    from aiida.plugins import WorkflowFactory
+
+    from aiida_glassml.labeling import vasp
+
+    symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
+    incar = vasp.build_incar(symbols, settings['vasp'], mode, settings.get('aimd'))
+    kpoints = orm.KpointsData()
+    kpoints.set_kpoints_mesh([1, 1, 1])
+    inputs = {
+        'code': code, 'structure': structure, 'kpoints': kpoints,
+        'parameters': orm.Dict({'incar': incar}),
+        'potential_family': orm.Str(family),
+        'potential_mapping': orm.Dict(vasp.potential_mapping(symbols, settings['vasp'])),
+        # MD and single points have no ionic convergence to check; per-step energies and forces come with `trajectory`.
+        'settings': orm.Dict({'parser_settings': {
+            'include_node': ['trajectory'], 'energy_type': ['energy_free', 'energy_extrapolated'],
+            'check_ionic_convergence': False,
+        }}),
+        'calc': {'metadata': {'options': options}},
+        'max_iterations': orm.Int(settings['max_iterations']),
+        'clean_workdir': orm.Bool(settings['clean_workdir']),
+    }  # fmt: skip
+    return WorkflowFactory('vasp.vasp'), inputs
+
+
+def _vasp_frames(nodes: dict, mode: str, settings: dict) -> list[dict]:
+    """Frames from aiida-vasp's ``trajectory`` output (vasprun.xml: fractional positions, kbar stress)."""
+    import numpy as np
+
+    from aiida_glassml.labeling import vasp
+
+    if 'trajectory' not in nodes:
+        return []
+    trajectory = nodes['trajectory']
+    names = trajectory.get_arraynames()
+    cells = trajectory.get_array('cells')
+    positions = np.einsum('sij,sjk->sik', trajectory.get_array('positions'), cells)
+    energy_key = 'energy_free' if 'energy_free' in names else 'energy_extrapolated'
+    misc = nodes['misc'].get_dict() if 'misc' in nodes else {}
+    final = vasp.site_moments_from_misc(misc, positions.shape[1])
+    frames = vasp.frames_from_vasp_arrays(
+        trajectory.base.attributes.get('symbols'), positions, cells, trajectory.get_array(energy_key),
+        trajectory.get_array('forces'), trajectory.get_array('stress') if 'stress' in names else None,
+        None, mode, int(settings.get('aimd', {}).get('sample_every', 1)),
+    )  # fmt: skip
+    if final is not None and frames and frames[-1]['metadata']['step'] == len(positions) - 1:
+        frames[-1]['magmoms'] = final  # OUTCAR holds the moments of the last ionic step only
+    return frames

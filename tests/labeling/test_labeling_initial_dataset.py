@@ -1,0 +1,63 @@
+"""InitialDatasetWorkChain with real Quantum ESPRESSO: a seeded random SiO2 packing (9 atoms) plus a given
+β-cristobalite cell, AIMD-labelled into one TrainingSetData."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_glassml.labeling import LabelingInputError
+from aiida_glassml.protocols import ProtocolError
+from aiida_glassml.workflows.initial_dataset import InitialDatasetWorkChain
+
+SIO2 = {'units': ['SiO2'], 'fractions': [1.0], 'oxidation_states': {'Si': 4}}
+
+
+@pytest.mark.slow
+def test_initial_dataset_qe(pw_code, qe_pseudo_family, sio2_structure):
+    builder = InitialDatasetWorkChain.get_builder_from_protocol(
+        pw_code, engine='qe', protocol='fast', overrides={'aimd': {'steps': 2, 'sample_every': 1}},
+        compositions={'sio2': SIO2}, seeds=[1], structure_settings={'n_atoms': 9, 'density': 2.2},
+        structures={'cristobalite': sio2_structure}, pseudo_family=qe_pseudo_family.label,
+    )  # fmt: skip
+    _, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    assert sorted(node.outputs.structures) == ['cristobalite', 'sio2_seed1']
+    random = node.outputs.structures.sio2_seed1
+    assert random.get_ase().get_chemical_formula() == 'O6Si3'
+    frames = node.outputs.training_set.get_frameset()
+    assert frames.n_frames == 6  # 2 structures x (start + 2 steps)
+    assert sorted(frames.n_atoms.tolist()) == [6, 6, 6, 9, 9, 9]
+    assert {m['sample_type'] for m in frames.metadata} == {'aimd'}
+    assert {m['composition'] for m in frames.metadata} == {'SiO2'}
+    # Random packings are hard for the SCF: a calc without frames (pw.x stops the MD at an unconverged first SCF) is
+    # restarted with smearing by LabelPwBaseWorkChain and listed in the report; none is dropped silently.
+    calcs = {n.uuid for n in node.called_descendants if isinstance(n, orm.CalcJobNode)}
+    sources = {m['source_uuid'] for m in frames.metadata}
+    reported = {failure['uuid'] for failure in node.outputs.report['failed']}
+    assert sources <= calcs and calcs == sources | reported
+    # The random structure comes from the structures calcfunction: provenance back to composition and seed.
+    assert random.creator.process_label == 'random_structure'
+
+
+def test_initial_dataset_bad_input(aiida_localhost, node_count):
+    from aiida_glassml.structures import StructureGenerationError
+
+    code = orm.InstalledCode(computer=aiida_localhost, filepath_executable='/usr/bin/cp2k', label='cp2k-id').store()
+    before = node_count()
+    with pytest.raises(LabelingInputError, match='nothing to label'):
+        InitialDatasetWorkChain.get_builder_from_protocol(code, engine='cp2k')
+    with pytest.raises(StructureGenerationError, match='no oxidation state for Si'):
+        InitialDatasetWorkChain.get_builder_from_protocol(code, compositions={'sio2': {'units': ['SiO2'], 'fractions': [1.0]}})
+    with pytest.raises(ProtocolError, match='unknown override key `aimd.temp`'):
+        InitialDatasetWorkChain.get_builder_from_protocol(
+            code, compositions={'napo3': {'units': ['Na2O', 'P2O5'], 'fractions': [0.5, 0.5]}},
+            structure_settings={'n_atoms': 20}, overrides={'aimd': {'temp': 300}},
+        )  # fmt: skip
+    with pytest.raises(LabelingInputError, match='temperature must be above 0 K'):
+        InitialDatasetWorkChain.get_builder_from_protocol(
+            code, compositions={'napo3': {'units': ['Na2O', 'P2O5'], 'fractions': [0.5, 0.5]}},
+            structure_settings={'n_atoms': 20}, overrides={'aimd': {'temperature': -5.0}},
+        )  # fmt: skip
+    assert node_count() == before
