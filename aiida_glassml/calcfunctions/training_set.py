@@ -32,3 +32,16 @@ def merge_training_sets(**training_sets: TrainingSetData) -> dict:
 def append_training_set(training_set: TrainingSetData, new_frames: TrainingSetData) -> dict:
     """Append ``new_frames`` to ``training_set`` as a new node, dropping exact-duplicate structures."""
     return _combine([training_set.get_frameset(), new_frames.get_frameset()])
+
+
+def run_merge_training_sets(*training_sets: TrainingSetData) -> dict:
+    """Check the inputs, then run :func:`merge_training_sets` (in the given order); nothing is stored on bad input."""
+    from aiida_glassml.common.frames import FrameValidationError
+
+    if not training_sets:
+        raise FrameValidationError('nothing to merge: give at least one TrainingSetData.')
+    wrong = [type(s).__name__ for s in training_sets if not isinstance(s, TrainingSetData)]
+    if wrong:
+        raise FrameValidationError(f'only TrainingSetData can be merged, got {wrong}; import files first with '
+                                   '`TrainingSetData.from_file` or `aiida-glassml data import training-set`.')  # fmt: skip
+    return merge_training_sets(**{f'set_{index:04d}': s for index, s in enumerate(training_sets)})

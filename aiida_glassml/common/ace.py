@@ -95,6 +95,22 @@ def check_asi_matches(asi_elements: t.Sequence[str], yaml_elements: t.Sequence[s
         )
 
 
+def read_yace_elements(content: bytes) -> list[str]:
+    """Element names of a ``.yace`` (its first mapping key is ``elements: [..]``)."""
+    for line in content[:4000].decode('utf-8', errors='replace').splitlines():
+        if line.startswith('elements:'):
+            return [e.strip() for e in line.split(':', 1)[1].strip().strip('[]').split(',') if e.strip()]
+    raise AcePotentialError('the .yace file has no `elements:` line; regenerate it with `pace_yaml2yace potential.yaml`.')
+
+
+def check_yace_matches(yace_elements: t.Sequence[str], yaml_elements: t.Sequence[str]) -> None:
+    if list(yace_elements) != list(yaml_elements):
+        raise AcePotentialError(
+            f'the .yace is for elements {list(yace_elements)} but the .yaml has {list(yaml_elements)}; they are '
+            'different potentials. Regenerate the .yace with `pace_yaml2yace potential.yaml` or omit it.'
+        )
+
+
 def yaml_to_yace(yaml_path: pathlib.Path, yace_path: pathlib.Path, executable: str = 'pace_yaml2yace') -> None:
     """Convert with pacemaker's own ``pace_yaml2yace`` (called, never re-implemented)."""
     exe = shutil.which(executable)

@@ -38,6 +38,8 @@ SCHEMA = 'glassml.frames/1'
 SAMPLE_TYPES = ('aimd', 'active_learning', 'single_point', 'imported')
 METADATA_KEYS = ('source_uuid', 'sample_type', 'temperature', 'iteration', 'composition')
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+#: ``Atoms.info`` keys that are labels, not metadata.
+LABEL_INFO_KEYS = frozenset({'energy', 'free_energy', 'stress', 'virial', 'forces', 'magmoms', 'pbc'})
 
 
 class FrameValidationError(ValueError):
@@ -173,12 +175,12 @@ class FrameSet:
         frames = []
         for index, atoms in enumerate(atoms_list):
             energy, forces, stress, magmoms = _labels_from_atoms(atoms, index)
+            # Every scalar in ``info`` is kept as metadata, so nothing a file carried is lost; ``metadata`` wins.
+            meta = {k: v for k, v in atoms.info.items() if k not in LABEL_INFO_KEYS and _is_scalar(v)}
             if isinstance(metadata, dict):
-                meta = dict(metadata)
+                meta.update(metadata)
             elif metadata is not None:
-                meta = dict(metadata[index])
-            else:
-                meta = {k: atoms.info[k] for k in METADATA_KEYS if k in atoms.info}
+                meta.update(metadata[index])
             frames.append({
                 'numbers': atoms.numbers, 'positions': atoms.positions, 'cell': atoms.cell.array, 'pbc': atoms.pbc,
                 'energy': energy, 'forces': forces, 'stress': stress, 'magmoms': magmoms, 'metadata': meta,
@@ -211,9 +213,16 @@ class FrameSet:
                 raise FrameValidationError(f'{key} has shape {getattr(self, key).shape}, expected {shape}.')
         if len(self.metadata) != n_frames:
             raise FrameValidationError(f'{len(self.metadata)} metadata entries for {n_frames} frames.')
+        if (self.n_atoms < 1).any():
+            raise FrameValidationError(
+                f'frame(s) {np.flatnonzero(self.n_atoms < 1)[:5].tolist()} have no atoms; drop them from the data.'
+            )
         bad = (self.numbers < 1) | (self.numbers >= len(chemical_symbols))
         if bad.any():
-            raise FrameValidationError(f'unknown atomic number(s) {sorted(set(self.numbers[bad].tolist()))}.')
+            raise FrameValidationError(
+                f'unknown atomic number(s) {sorted(set(self.numbers[bad].tolist()))}; atomic numbers run from 1 '
+                f'(H) to {len(chemical_symbols) - 1}.'
+            )
         for key, unit in (('energy', 'eV'), ('forces', 'eV/Å'), ('positions', 'Å'), ('cells', 'Å')):
             values = getattr(self, key)
             if not np.all(np.isfinite(values)):
@@ -328,15 +337,48 @@ class FrameSet:
         return cls(**kwargs, metadata=payload['metadata'])
 
     def write_extxyz(self, path) -> None:
-        from ase.io import write
+        """Extended XYZ with every float in full precision (ASE's writer rounds per-atom columns to 8 decimals,
+        which would change positions and forces on a round trip)."""
+        from ase.data import chemical_symbols
 
-        write(str(path), self.to_atoms(), format='extxyz')
+        off = self.offsets
+        with open(path, 'w', encoding='utf-8') as handle:
+            for i in range(self.n_frames):
+                sl = slice(off[i], off[i + 1])
+                columns = [chemical_symbols_array(self.numbers[sl], chemical_symbols), self.positions[sl],
+                           self.forces[sl]]  # fmt: skip
+                properties = 'species:S:1:pos:R:3:forces:R:3'
+                if self.has_magmoms[i]:
+                    columns.append(self.magmoms[sl][:, None])
+                    properties += ':magmoms:R:1'
+                header = [
+                    'Lattice="' + ' '.join(_f(v) for v in self.cells[i].ravel()) + '"',
+                    f'Properties={properties}',
+                    f'energy={_f(self.energy[i])}',
+                ]
+                if self.has_stress[i]:
+                    header.append('stress="' + ' '.join(_f(v) for v in matrix_from_voigt(self.stress[i]).ravel()) + '"')
+                header.append('pbc="' + ' '.join('T' if p else 'F' for p in self.pbc[i]) + '"')
+                for key, value in self.metadata[i].items():
+                    if value is not None and key not in LABEL_INFO_KEYS:
+                        header.append(f'{key}={_extxyz_value(value)}')
+                handle.write(f'{self.n_atoms[i]}\n{" ".join(header)}\n')
+                for row in zip(*columns):
+                    handle.write(' '.join([row[0], *(_f(v) for part in row[1:] for v in part)]) + '\n')
 
     @classmethod
     def read_extxyz(cls, path, metadata: dict | None = None) -> 'FrameSet':
         from ase.io import read
 
-        atoms_list = read(str(path), index=':', format='extxyz')
+        try:
+            atoms_list = read(str(path), index=':', format='extxyz')
+        except KeyError as exc:  # ASE's way of saying "unknown chemical symbol"
+            raise FrameValidationError(
+                f'{path}: unknown chemical symbol {exc.args[0]!r}; the species column must hold element symbols '
+                'such as Na, Fe, P, O.'
+            ) from exc
+        if not atoms_list:
+            raise FrameValidationError(f'{path} holds no frames: the training set would be empty.')
         return cls.from_atoms(atoms_list, metadata=metadata)
 
     def to_pacemaker_dataframe(self):
@@ -353,7 +395,8 @@ class FrameSet:
             'ase_atoms': atoms_list,
         }
         frame = pd.DataFrame(data)
-        for key in METADATA_KEYS:
+        keys = list(METADATA_KEYS) + sorted({k for m in self.metadata for k in m} - set(METADATA_KEYS))
+        for key in keys:
             frame[key] = [m.get(key) for m in self.metadata]
         if self.has_stress.any():
             frame['stress'] = [self.stress[i].copy() if self.has_stress[i] else None for i in range(self.n_frames)]
@@ -382,10 +425,12 @@ class FrameSet:
             raise FrameValidationError(
                 f'pacemaker data frame lacks column(s) {sorted(missing)}; it needs energy, forces and ase_atoms.'
             )
+        # Columns other than the labels are kept as per-frame metadata (``name``, ``energy_corrected``, ...).
+        extra_columns = [c for c in frame.columns if c not in ('energy', 'forces', 'ase_atoms', 'stress', 'magmoms')]
         rows = []
         for index, (_, row) in enumerate(frame.iterrows()):
             atoms = row['ase_atoms']
-            meta = {k: _plain(row[k]) for k in METADATA_KEYS if k in frame.columns and _present(row[k])}
+            meta = {k: _plain(row[k]) for k in extra_columns if _present(row[k]) and _is_scalar(row[k])}
             if 'iteration' in meta and 'sample_type' not in meta:
                 meta['sample_type'] = 'imported'
             meta.update(metadata or {})
@@ -416,6 +461,30 @@ def _normalise_metadata(meta: dict) -> dict:
     return meta
 
 
+def _f(value) -> str:
+    """Shortest repr that reads back to the same float64."""
+    return repr(float(value))
+
+
+def _extxyz_value(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return 'T' if value else 'F'
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return _f(value)
+    text = str(value).replace('"', "'")
+    return f'"{text}"'
+
+
+def chemical_symbols_array(numbers, symbols) -> list[str]:
+    return [symbols[z] for z in numbers]
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (str, bool, int, float, np.integer, np.floating, np.bool_))
+
+
 def _present(value) -> bool:
     if value is None:
         return False
@@ -437,6 +506,10 @@ def _labels_from_atoms(atoms, index: int):
     energy = results.get('energy', atoms.info.get('energy'))
     forces = results.get('forces', atoms.arrays.get('forces'))
     stress = results.get('stress', atoms.info.get('stress'))
+    if stress is None and atoms.info.get('virial') is not None:
+        # extxyz convention (QUIP, MACE, nequip): virial = -stress * volume, in eV.
+        virial = np.asarray(atoms.info['virial'], dtype=float).reshape(3, 3)
+        stress = -virial / atoms.get_volume()
     magmoms = results.get('magmoms', atoms.arrays.get('magmoms'))
     if energy is None or forces is None:
         raise FrameValidationError(

@@ -49,9 +49,8 @@ class AcePotentialData(Data):
                 src.write_bytes(yaml_bytes)
                 ace.yaml_to_yace(src, dst)
                 yace_bytes = dst.read_bytes()
-        elif b'elements' not in yace_bytes[:2000]:
-            raise AcePotentialError('the .yace file does not start with an `elements:` line; regenerate it with '
-                                    '`pace_yaml2yace potential.yaml`.')  # fmt: skip
+        else:
+            ace.check_yace_matches(ace.read_yace_elements(yace_bytes), info['elements'])
         self.base.repository.put_object_from_bytes(yaml_bytes, self.YAML)
         self.base.repository.put_object_from_bytes(yace_bytes, self.YACE)
         attributes = {
@@ -119,7 +118,12 @@ class AcePotentialData(Data):
         if self.has_active_set:
             folder = folder.with_name(folder.name + '-' + self.base.attributes.get('sha256_asi')[:16])
         expected = [self.YAML, self.YACE] + ([self.ASI] if self.has_active_set else [])
-        if not all((folder / n).exists() for n in expected):
+        hashes = {self.YAML: 'sha256_yaml', self.YACE: 'sha256_yace', self.ASI: 'sha256_asi'}
+        intact = all(
+            (folder / n).exists() and ace.sha256_bytes((folder / n).read_bytes()) == self.base.attributes.get(hashes[n])
+            for n in expected
+        )
+        if not intact:  # missing, or changed by someone since: write afresh
             return self.write_files(folder)
         return {k: folder / n for k, n in (('yaml', self.YAML), ('yace', self.YACE), ('asi', self.ASI)) if n in expected}
 

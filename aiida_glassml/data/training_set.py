@@ -60,8 +60,7 @@ class TrainingSetData(Data):
     @classmethod
     def from_file(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs) -> 'TrainingSetData':
         """Import by file type: pacemaker pickle (``.pckl``, ``.pckl.gzip``, ``.pkl.gz``) or extxyz (anything else)."""
-        name = str(path)
-        if any(name.endswith(s) for s in ('.pckl', '.pkl', '.pckl.gzip', '.pkl.gz', '.pckl.gz', '.pkl.gzip')):
+        if is_pickle_path(path):
             return cls.from_pacemaker_pickle(path, metadata=metadata, **kwargs)
         return cls.from_extxyz(path, metadata=metadata, **kwargs)
 
@@ -103,17 +102,26 @@ class TrainingSetData(Data):
         self.get_frameset().write_pacemaker_pickle(path)
 
     def export(self, path: str | pathlib.Path) -> None:  # type: ignore[override]
-        """Write by extension: ``.pckl.gzip``/``.pkl.gz`` as a pacemaker pickle, otherwise extxyz."""
-        name = str(path)
-        if any(name.endswith(s) for s in ('.pckl', '.pkl', '.gzip', '.gz')):
+        """Write by extension: a pacemaker pickle for the ``PICKLE_SUFFIXES``, otherwise extxyz."""
+        if is_pickle_path(path):
             self.export_pacemaker_pickle(path)
         else:
             self.export_extxyz(path)
 
 
+PICKLE_SUFFIXES = ('.pckl', '.pkl', '.pckl.gzip', '.pkl.gz', '.pckl.gz', '.pkl.gzip')
+
+
+def is_pickle_path(path: str | pathlib.Path) -> bool:
+    return str(path).endswith(PICKLE_SUFFIXES)
+
+
 @functools.lru_cache(maxsize=8)
 def _load_frameset(uuid: str) -> FrameSet:
-    """Stored nodes are immutable, so their arrays can be cached by UUID."""
+    """Stored nodes are immutable, so their arrays can be cached by UUID; read-only, so no caller can change them."""
     from aiida.orm import load_node
 
-    return load_node(uuid)._read_frameset()
+    frameset = load_node(uuid)._read_frameset()
+    for key in FrameSet.ARRAY_KEYS:
+        getattr(frameset, key).setflags(write=False)
+    return frameset

@@ -15,10 +15,15 @@ CODES: dict[str, tuple[str, str]] = {
     'cp2k': ('cp2k', 'cp2k'),
     'pw.x': ('pw', 'quantumespresso.pw'),
     'lmp': ('lammps', 'lammps.raw'),
-    'pacemaker': ('pacemaker', 'core.shell'),
+    'pacemaker': ('pacemaker', 'glassml.pacemaker'),
     'pace_yaml2yace': ('pace_yaml2yace', 'core.shell'),
     'pace_activeset': ('pace_activeset', 'core.shell'),
     'pace_select': ('pace_select', 'core.shell'),
+    'pace_collect': ('pace_collect', 'core.shell'),
+    'pace_info': ('pace_info', 'core.shell'),
+    'pace_augment': ('pace_augment', 'core.shell'),
+    'pace_corerep': ('pace_corerep', 'core.shell'),
+    'pace_timing': ('pace_timing', 'core.shell'),
     'python': ('glassml-python', 'core.shell'),
 }
 APT_PACKAGES = {'cp2k': ['cp2k', 'cp2k-data'], 'pw.x': ['quantum-espresso', 'quantum-espresso-data']}

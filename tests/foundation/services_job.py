@@ -31,7 +31,7 @@ def frames(seeds):
 
 
 client = get_daemon_client(profile.name)
-client.start_daemon(number_workers=1)
+client.start_daemon(number_workers=1, timeout=120)
 try:
     node = submit(MergeTrainingSetsWorkChain, training_sets={'a': frames([0, 1, 2]), 'b': frames([2, 3])})
     deadline = time.time() + 180
@@ -42,4 +42,10 @@ try:
     assert node.outputs.report['n_duplicates_dropped'] == 1
     print(f'OK pk={node.pk} daemon-ran={node.computer is None}')
 finally:
-    client.stop_daemon(wait=True)
+    # Generous timeouts: on a loaded 2-core machine circus answers slowly, and a stop that times out is retried.
+    for attempt in range(3):
+        try:
+            client.stop_daemon(wait=True, timeout=60)
+            break
+        except Exception:  # noqa: BLE001 - DaemonTimeoutException or a not-yet-answering circus
+            time.sleep(5)

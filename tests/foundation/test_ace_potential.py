@@ -85,15 +85,19 @@ def test_active_set_is_stored_and_gives_extrapolation_lines(reference_potential_
         ({'yaml': b'species: [\n  - : :'}, 'not valid YAML'),
         ({'asi': 'wrong-elements'}, "the .asi active set is for elements ['Fe', 'Na', 'O']"),
         ({'asi': b'not an npz'}, 'not a pacemaker active set'),
+        ({'yace': b'elements: [Fe, Na]\nE0: [0, 0]\n'}, "the .yace is for elements ['Fe', 'Na']"),
+        ({'yace': b'deltaSplineBins: 0.001\n'}, 'the .yace file has no `elements:` line'),
     ],
 )
-def test_bad_potential_files_are_rejected(kwargs, message, reference_potential_yaml, node_count, aiida_profile):
+def test_bad_potential_files_are_rejected(kwargs, message, reference_potential_yaml, reference_potential_yace,
+                                          node_count, aiida_profile):  # fmt: skip
     if kwargs.get('asi') == 'wrong-elements':
         kwargs = {'asi': _asi_bytes(['Fe', 'Na', 'O'])}
     kwargs.setdefault('yaml', reference_potential_yaml)
+    kwargs.setdefault('yace', reference_potential_yace)
     before = node_count()
     with pytest.raises(AcePotentialError) as excinfo:
-        AcePotentialData(yace=b'elements: [Fe]\n', **kwargs).store()
+        AcePotentialData(**kwargs).store()
     assert message in str(excinfo.value)
     assert node_count() == before
 

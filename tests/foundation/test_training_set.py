@@ -137,3 +137,76 @@ def test_empty_pacemaker_frame_is_rejected(tmp_path, node_count, aiida_profile):
     with pytest.raises(FrameValidationError, match='empty'):
         TrainingSetData.from_file(path)
     assert node_count() == before
+
+
+def test_extxyz_with_unknown_symbol_is_rejected(tmp_path, node_count, aiida_profile):
+    path = tmp_path / 'bad.extxyz'
+    path.write_text('2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:forces:R:3 energy=-3.0 pbc="T T T"\n'
+                    'Na 0 0 0 0 0 0\nXx 1.5 0 0 0 0 0\n')  # fmt: skip
+    before = node_count()
+    with pytest.raises(FrameValidationError, match="unknown chemical symbol 'Xx'"):
+        TrainingSetData.from_file(path)
+    assert node_count() == before
+
+
+def test_extxyz_virial_and_extra_info_are_kept(tmp_path, aiida_profile):
+    """Nothing a file carries is lost: a virial becomes the stress, extra scalars become metadata."""
+    path = tmp_path / 'virial.extxyz'
+    virial = '1 0 0 0 2 0 0 0 3'
+    path.write_text(f'2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:forces:R:3 energy=-3.0 '
+                    f'virial="{virial}" config_type=melt temperature=3000 pbc="T T T"\n'
+                    'Na 0 0 0 0.1 0 0\nP 1.5 0 0 -0.1 0 0\n')  # fmt: skip
+    node = TrainingSetData.from_file(path).store()
+    frames = node.get_frameset()
+    assert frames.has_stress.tolist() == [True]
+    np.testing.assert_allclose(frames.stress[0], [-1 / 125, -2 / 125, -3 / 125, 0, 0, 0])
+    assert frames.metadata[0]['config_type'] == 'melt'
+    assert frames.metadata[0]['temperature'] == 3000.0
+
+
+@pytest.mark.parametrize('suffix', ['.pckl.gzip', '.extxyz'])
+def test_stress_magmoms_and_metadata_round_trip_through_files(suffix, tmp_path, aiida_profile):
+    atoms = [make_atoms(seed=i, magmoms=True) for i in range(3)]
+    meta = [{'source_uuid': f'uuid-{i}', 'sample_type': 'aimd', 'temperature': 5000.0, 'iteration': 2,
+             'composition': 'NaPO2', 'config_type': 'melt'} for i in range(3)]  # fmt: skip
+    node = TrainingSetData.from_atoms(atoms, metadata=meta).store()
+    path = tmp_path / f'set{suffix}'
+    node.export(path)
+    back = TrainingSetData.from_file(path).get_frameset()
+    original = node.get_frameset()
+    np.testing.assert_array_equal(back.stress, original.stress)
+    np.testing.assert_array_equal(back.magmoms, original.magmoms)
+    for key in ('source_uuid', 'sample_type', 'temperature', 'iteration', 'composition', 'config_type'):
+        assert [m[key] for m in back.metadata] == [m[key] for m in original.metadata], key
+
+
+def test_merge_wrapper_rejects_bad_input_before_storing(node_count, aiida_profile):
+    from aiida import orm
+
+    from aiida_glassml.calcfunctions.training_set import run_merge_training_sets
+
+    before = node_count()
+    with pytest.raises(FrameValidationError, match='nothing to merge'):
+        run_merge_training_sets()
+    with pytest.raises(FrameValidationError, match=r"only TrainingSetData can be merged, got \['Int'\]"):
+        run_merge_training_sets(orm.Int(1))
+    assert node_count() == before
+    merged = run_merge_training_sets(TrainingSetData.from_atoms([make_atoms(seed=1)]),
+                                     TrainingSetData.from_atoms([make_atoms(seed=1), make_atoms(seed=2)]))  # fmt: skip
+    assert merged['training_set'].n_frames == 2 and merged['report']['n_duplicates_dropped'] == 1
+
+
+def test_cached_frames_are_read_only(aiida_profile):
+    node = TrainingSetData.from_atoms([make_atoms(seed=3)]).store()
+    frames = node.get_frameset()
+    with pytest.raises(ValueError, match='read-only'):
+        frames.energy[0] = 0.0
+    assert node.get_frameset().energy[0] == -7.0
+
+
+def test_export_suffixes(tmp_path, aiida_profile):
+    node = TrainingSetData.from_atoms([make_atoms(seed=4)])
+    node.export(tmp_path / 'a.extxyz')
+    node.export(tmp_path / 'a.pckl.gzip')
+    assert (tmp_path / 'a.extxyz').read_text().startswith('4\n')
+    assert TrainingSetData.from_file(tmp_path / 'a.pckl.gzip').n_frames == 1
