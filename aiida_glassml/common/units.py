@@ -130,3 +130,17 @@ def ase_time_per_ps() -> float:
 
 def ps_to_ase_time(time_ps: float) -> float:
     return float(time_ps) * ase_time_per_ps()
+
+
+# DFT output units (labelling). CODATA 2018, as ``ase.units.create_units('2018')`` (relative difference < 1e-10), and
+# consistent with GPA_PER_EV_PER_A3 above.
+#: eV per Hartree
+HARTREE_TO_EV = 27.211386245988
+#: Å per Bohr
+BOHR_TO_ANGSTROM = 0.529177210903
+#: eV/Å per Hartree/Bohr (forces of CP2K and pw.x in atomic units)
+HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM = HARTREE_TO_EV / BOHR_TO_ANGSTROM
+#: eV/Å³ per GPa
+GPA_TO_EV_PER_A3 = 1.0 / GPA_PER_EV_PER_A3
+#: eV/Å³ per kbar (VASP's stress unit; 1 kbar = 0.1 GPa)
+KBAR_TO_EV_PER_A3 = 0.1 / GPA_PER_EV_PER_A3

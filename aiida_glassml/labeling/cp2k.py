@@ -14,12 +14,10 @@ import typing as t
 
 import numpy as np
 
+from aiida_glassml.common.units import GPA_TO_EV_PER_A3, HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM, HARTREE_TO_EV
+
 from .errors import LabelingInputError
 
-HARTREE_EV = 27.211386245988
-BOHR_ANGSTROM = 0.529177210903
-HARTREE_PER_BOHR_EV_PER_ANGSTROM = HARTREE_EV / BOHR_ANGSTROM
-GPA_EV_PER_ANGSTROM3 = 1.0 / 160.21766208
 DEFAULT_DATA_DIR = '/usr/share/cp2k'
 # Elements whose atoms start with a moment in spin-polarised runs (μB); others start at 0.
 DEFAULT_INITIAL_MAGNETIZATION = {'Fe': 4, 'V': 2, 'Mn': 5, 'Co': 3, 'Ni': 2, 'Cr': 3, 'Ti': 1}
@@ -339,7 +337,7 @@ def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = 
     stopped early yields the frames it completed; a trajectory frame without forces is dropped.
     """
     stdout = files.get(OUTPUT_FILE, '')
-    stresses = [-s * GPA_EV_PER_ANGSTROM3 for s in parse_stress_tensors(stdout)]
+    stresses = [-s * GPA_TO_EV_PER_A3 for s in parse_stress_tensors(stdout)]
     moments = parse_spin_moments(stdout)
     if mode == 'single_point':
         energies, forces = parse_energies(stdout), parse_forces(stdout)
@@ -349,8 +347,8 @@ def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = 
             'symbols': list(structure['symbols']),
             'positions': np.asarray(structure['positions'], dtype=float),
             'cell': np.asarray(structure['cell'], dtype=float),
-            'energy': energies[-1] * HARTREE_EV,
-            'forces': forces[-1] * HARTREE_PER_BOHR_EV_PER_ANGSTROM,
+            'energy': energies[-1] * HARTREE_TO_EV,
+            'forces': forces[-1] * HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM,
             'stress': stresses[-1] if stresses else None,
             'magmoms': moments[-1] if moments else None,
             'metadata': {'step': 0},
@@ -368,8 +366,8 @@ def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = 
             'symbols': [re.sub(r'\d+$', '', symbol) for symbol in frame['symbols']],
             'positions': frame['values'],
             'cell': cell,
-            'energy': frame['energy'] * HARTREE_EV,
-            'forces': forces[step]['values'] * HARTREE_PER_BOHR_EV_PER_ANGSTROM,
+            'energy': frame['energy'] * HARTREE_TO_EV,
+            'forces': forces[step]['values'] * HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM,
             # Print keys with the same EACH fire at the same steps, so the n-th block belongs to the n-th frame.
             'stress': stresses[index] if index < len(stresses) else None,
             'magmoms': moments[index] if index < len(moments) and len(moments[index]) == len(frame['symbols']) else None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import typing as t
 
+import numpy as np
+
 # Pauling electronegativities: the formula lists elements from the most electropositive on.
 ELECTRONEGATIVITY = {
     'Li': 0.98, 'Na': 0.93, 'K': 0.82, 'Mg': 1.31, 'Ca': 1.0, 'Al': 1.61, 'Ti': 1.54, 'V': 1.63, 'Cr': 1.66,
@@ -37,6 +39,35 @@ def unique_steps(frames_per_run: t.Sequence[t.Sequence[dict]]) -> list[dict]:
             seen.add(step)
             result.append(frame)
     return result
+
+
+def continue_restarted_steps(
+    frames_per_run: t.Sequence[t.Sequence[dict]], sample_every: int = 1, atol: float = 1e-4
+) -> list[dict]:
+    """Frames of one MD run and its restarts (in order), numbered by MD step over the whole chain, sampled every
+    ``sample_every`` steps of that numbering, each step once.
+
+    For engines that number frames inside each CalcJob (pw.x, VASP): every frame of every run, ``metadata['step']``
+    being its index in its run (0 = the run's first force evaluation). A run continues where the previous one stopped:
+    its step 0 is the previous run's last step when it starts from that step's positions (the step is evaluated again;
+    the earlier copy is kept), otherwise the step after it. Runs without frames advance nothing. Frames are modified
+    in place (``metadata['step']`` becomes the step over the chain).
+    """
+    next_step, last, sampled = 0, None, []
+    for frames in frames_per_run:
+        if not frames:
+            continue
+        start = next_step
+        first = frames[0]
+        if last is not None and np.shape(first['positions']) == np.shape(last['positions']) and np.allclose(
+            first['positions'], last['positions'], rtol=0, atol=atol
+        ):
+            start = next_step - 1
+        for frame in frames:
+            frame['metadata']['step'] = start + int(frame['metadata']['step'])
+        next_step, last = frames[-1]['metadata']['step'] + 1, frames[-1]
+        sampled.append([f for f in frames if f['metadata']['step'] % int(sample_every) == 0])
+    return unique_steps(sampled)
 
 
 def sample_steps(steps: int, sample_every: int) -> list[int]:

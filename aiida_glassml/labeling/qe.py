@@ -9,19 +9,40 @@ import typing as t
 
 import numpy as np
 
-from .cp2k import DEFAULT_INITIAL_MAGNETIZATION, GPA_EV_PER_ANGSTROM3
+from aiida_glassml.common.units import GPA_TO_EV_PER_A3
+
+from .cp2k import DEFAULT_INITIAL_MAGNETIZATION
 from .errors import LabelingInputError
 
 # pw.x's time unit for `dt` is the Rydberg atomic unit of time.
 RY_TIME_FS = 4.8378e-2
 
 
-def build_pw_parameters(symbols: t.Sequence[str], settings: dict, mode: str, md: dict | None = None) -> dict:
-    """The ``pw.parameters`` namelists for one structure. ``settings`` is the ``qe`` block of ``label_qe.yaml``."""
+def select_cutoffs(settings: dict, recommended: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(ecutwfc, ecutrho) in Ry: the pseudopotential family's ``recommended`` cutoffs (Ry) times
+    ``settings['cutoff_multiplier']``, at least ``settings['ecutwfc']``/``settings['ecutrho']``; those alone when the
+    family recommends none."""
+    minimum = (float(settings['ecutwfc']), float(settings['ecutrho']))
+    if not recommended:
+        return minimum
+    factor = float(settings.get('cutoff_multiplier', 1.0))
+    if factor <= 0:
+        raise LabelingInputError(f'`qe.cutoff_multiplier` must be positive, got {factor}; 1.0 uses the family cutoffs.')
+    ecutwfc, ecutrho = (max(low, round(factor * float(value), 6)) for low, value in zip(minimum, recommended))
+    return ecutwfc, ecutrho
+
+
+def build_pw_parameters(
+    symbols: t.Sequence[str], settings: dict, mode: str, md: dict | None = None,
+    recommended_cutoffs: tuple[float, float] | None = None,
+) -> dict:  # fmt: skip
+    """The ``pw.parameters`` namelists for one structure. ``settings`` is the ``qe`` block of ``label_qe.yaml``;
+    ``recommended_cutoffs`` (ecutwfc, ecutrho in Ry) those of the pseudopotential family, if it has any."""
     if mode not in ('aimd', 'single_point'):
         raise LabelingInputError(f'unknown labelling mode `{mode}`; use `aimd` or `single_point`.')
     n_atoms = len(symbols)
-    system = {'ecutwfc': settings['ecutwfc'], 'ecutrho': settings['ecutrho'], **copy.deepcopy(settings['system'])}
+    ecutwfc, ecutrho = select_cutoffs(settings, recommended_cutoffs)
+    system = {'ecutwfc': ecutwfc, 'ecutrho': ecutrho, **copy.deepcopy(settings['system'])}
     magnetization = {**DEFAULT_INITIAL_MAGNETIZATION, **(settings.get('initial_magnetization') or {})}
     magnetic = sorted({s for s in symbols if magnetization.get(s)})
     spin = settings.get('spin_polarised', 'auto')
@@ -78,7 +99,7 @@ def frames_from_pw_arrays(arrays: dict, symbols: t.Sequence[str], parameters: di
             'cell': np.asarray(arrays['cells'][index]),
             'energy': float(energies[index]),
             'forces': forces[index],
-            'stress': -np.asarray(stress[index]) * GPA_EV_PER_ANGSTROM3
+            'stress': -np.asarray(stress[index]) * GPA_TO_EV_PER_A3
             if stress is not None and index < len(stress) else None,
             'magmoms': np.asarray(moments[index]) if moments is not None and index < len(moments) else None,
             'metadata': {'step': index},

@@ -14,6 +14,8 @@ import typing as t
 
 import numpy as np
 
+from aiida_glassml.common.units import KBAR_TO_EV_PER_A3
+
 from .errors import LabelingInputError
 
 # Materials Project POTCAR choices (PBE_54) for the elements of our glasses.
@@ -148,7 +150,6 @@ def frames_from_vasp_arrays(
     stress: np.ndarray | None = None, magmoms: np.ndarray | None = None, mode: str = 'aimd', sample_every: int = 1,
 ) -> list[dict]:  # fmt: skip
     """Frames from per-step arrays (Å, eV, eV/Å; stress in kbar in VASP's sign, i.e. positive = compressive)."""
-    kbar = 0.1 / 160.21766208  # kbar -> eV/Å³
     count = min(len(energies), len(forces), len(positions))
     frames = []
     for index in range(count):
@@ -157,7 +158,7 @@ def frames_from_vasp_arrays(
         frames.append({
             'symbols': list(symbols), 'positions': np.asarray(positions[index]), 'cell': np.asarray(cells[index]),
             'energy': float(energies[index]), 'forces': np.asarray(forces[index]),
-            'stress': -np.asarray(stress[index]) * kbar if stress is not None and index < len(stress) else None,
+            'stress': -np.asarray(stress[index]) * KBAR_TO_EV_PER_A3 if stress is not None and index < len(stress) else None,
             'magmoms': np.asarray(magmoms[index]) if magmoms is not None and index < len(magmoms) else None,
             'metadata': {'step': index},
         })  # fmt: skip
@@ -177,3 +178,30 @@ def site_moments_from_misc(misc: dict, n_atoms: int) -> np.ndarray | None:
             return None
         moments.append(float(entry['tot']))
     return np.array(moments)
+
+
+def parse_outcar_magnetizations(outcar: str) -> list[np.ndarray]:
+    """Per-site total moments (μB) of every ionic step, in order: the ``tot`` column of each ``magnetization (x)``
+    table of OUTCAR (written after each ionic step with ISPIN 2 and LORBIT 11; ``x`` is the collinear moment).
+    A table cut off before its last site (a killed run) is dropped."""
+    lines = outcar.splitlines()
+    result = []
+    for index, line in enumerate(lines):
+        if line.strip() != 'magnetization (x)':
+            continue
+        moments, header_seen, complete = [], False, False
+        for row in lines[index + 1 :]:
+            parts = row.split()
+            if not header_seen:
+                header_seen = bool(parts) and parts[0] == '#'
+                continue
+            if parts and parts[0].isdigit():
+                moments.append(float(parts[-1]))
+                continue
+            if not moments and parts and set(parts[0]) == {'-'}:
+                continue  # the dashes under the header
+            complete = bool(moments)  # dashes, ``tot`` or a blank line end the table; the end of the file does not
+            break
+        if moments and complete:
+            result.append(np.array(moments))
+    return result

@@ -35,7 +35,8 @@ class LabelCp2kBaseWorkChain(Cp2kBaseWorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.exit_code(401, 'ERROR_SCF_NOT_CONVERGED_AFTER_ROBUST_SETTINGS',
+        # 3xx: terminal (401 is BaseRestartWorkChain's ERROR_MAXIMUM_ITERATIONS_EXCEEDED; 300/310 are aiida-cp2k's).
+        spec.exit_code(320, 'ERROR_SCF_NOT_CONVERGED_AFTER_ROBUST_SETTINGS',
                        message='The SCF did not converge even with diagonalisation, smearing and reduced mixing.')  # fmt: skip
 
     def _restart_from(self, calc, parameters: dict, stdout: str) -> None:
@@ -116,11 +117,19 @@ class LabelPwBaseWorkChain(PwBaseWorkChain):
             f'degauss={system["degauss"]:g} Ry'
         )
 
+    def _continue_md_from(self, calculation) -> None:
+        """An MD restarts from the last positions of ``calculation``, not from its start structure: the labelling work
+        chain numbers the frames of the restarted run after those of the stopped one."""
+        if self.ctx.inputs.parameters.get('CONTROL', {}).get('calculation') == 'md':
+            if 'output_structure' in calculation.outputs:
+                self.ctx.inputs.structure = calculation.outputs.output_structure
+
     @process_handler(priority=415, exit_codes=[PwCalculation.exit_codes.ERROR_ELECTRONIC_CONVERGENCE_NOT_REACHED])
     def handle_scf_not_converged_smearing(self, calculation):
         from aiida_quantumespresso.workflows.pw.base import RestartType
 
         action = self._robust_scf()
+        self._continue_md_from(calculation)
         self.set_restart_type(RestartType.FROM_WAVE_FUNCTIONS, calculation.outputs.remote_folder)
         self.report_error_handled(calculation, f'{action}; restarting from the last wavefunctions')
         return ProcessHandlerReport(True)
@@ -138,6 +147,9 @@ class LabelPwBaseWorkChain(PwBaseWorkChain):
         if converged:
             return None
         action = self._robust_scf()
+        self._continue_md_from(calculation)
         self.set_restart_type(RestartType.FROM_SCRATCH)
-        self.report_error_handled(calculation, f'MD stopped at an unconverged SCF; {action}; restarting the MD')
+        self.report_error_handled(
+            calculation, f'MD stopped at an unconverged SCF; {action}; continuing the MD from its last positions'
+        )
         return ProcessHandlerReport(True)

@@ -4,13 +4,14 @@ into one ``TrainingSetData``."""
 
 from __future__ import annotations
 
-import typing as t
+import pathlib
 
 from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.labeling import LabelingInputError
+from aiida_glassml.protocols import ProtocolMixin
 from aiida_glassml.workflows.label import LabelWorkChain, check_element_coverage
 
 
@@ -42,8 +43,10 @@ def validate_inputs(inputs, _):
     return None
 
 
-class InitialDatasetWorkChain(WorkChain):
+class InitialDatasetWorkChain(ProtocolMixin, WorkChain):
     """Random structures -> AIMD labelling (``LabelWorkChain``, mode ``aimd``) -> one ``TrainingSetData``."""
+
+    _protocol_file = 'initial_dataset'
 
     @classmethod
     def define(cls, spec):
@@ -64,12 +67,17 @@ class InitialDatasetWorkChain(WorkChain):
 
     @classmethod
     def get_builder_from_protocol(
-        cls, code, engine: str = 'cp2k', protocol: str | None = None, overrides: dict | None = None,
-        compositions: dict | None = None, seeds: t.Sequence[int] = (1,), structure_settings: dict | None = None,
-        strains: t.Sequence[float] | None = None, structures: dict | None = None, pseudo_family: str | None = None,
+        cls, code, compositions: dict | None = None, structures: dict | None = None, engine: str = 'cp2k',
+        protocol: str | None = None, overrides: dict | pathlib.Path | None = None, pseudo_family: str | None = None,
         potential_family: str | None = None,
     ):  # fmt: skip
-        """Validate everything (random packings are dry-run here, element coverage checked) before storing."""
+        """A builder from ``initial_dataset.yaml``: ``seeds``, ``strains`` and ``structure_settings`` of the random
+        packings, ``label_protocol`` and ``label`` (overrides) of the AIMD labelling. ``compositions``: label ->
+        composition (see ``aiida_glassml.structures``); ``structures``: label -> StructureData labelled as given.
+        Everything is validated (random packings are dry-run, element coverage checked) before anything is stored."""
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        seeds, strains = [int(seed) for seed in inputs['seeds']], inputs['strains']
+        structure_settings = inputs['structure_settings'] or {}
         _, generate = _structure_tools()
         symbols: set[str] = set()
         if compositions:
@@ -77,9 +85,11 @@ class InitialDatasetWorkChain(WorkChain):
                 raise LabelingInputError(
                     'random structures need aiida_glassml.structures (the structures issue); pass `structures` instead.'
                 )
+            if not seeds:
+                raise LabelingInputError('`seeds` is empty: give at least one seed per random packing, e.g. [1].')
             for composition in compositions.values():
                 for seed in seeds:
-                    generated = generate(composition, int(seed), structure_settings or {})
+                    generated = generate(composition, seed, structure_settings)
                     symbols.update(generated.atoms.get_chemical_symbols())
         structures = dict(structures or {})
         for structure in structures.values():
@@ -90,8 +100,8 @@ class InitialDatasetWorkChain(WorkChain):
         probe = orm.StructureData(cell=[[5, 0, 0], [0, 5, 0], [0, 0, 5]])
         probe.append_atom(position=(0, 0, 0), symbols=sorted(symbols)[0])
         label = LabelWorkChain.get_builder_from_protocol(
-            code, {'probe': probe}, engine=engine, mode='aimd', protocol=protocol, overrides=overrides,
-            pseudo_family=pseudo_family, potential_family=potential_family,
+            code, {'probe': probe}, engine=engine, mode='aimd', protocol=inputs['label_protocol'],
+            overrides=inputs['label'], pseudo_family=pseudo_family, potential_family=potential_family,
         )  # fmt: skip
         check_element_coverage(engine, sorted(symbols), label.settings.get_dict(), pseudo_family or potential_family)
         builder = cls.get_builder()
@@ -100,8 +110,8 @@ class InitialDatasetWorkChain(WorkChain):
                 builder.label[key] = label[key]
         if compositions:
             builder.random = orm.Dict({
-                'compositions': compositions, 'seeds': [int(s) for s in seeds],
-                'settings': structure_settings or {}, 'strains': list(strains) if strains else None,
+                'compositions': compositions, 'seeds': seeds, 'settings': structure_settings,
+                'strains': [float(factor) for factor in strains] if strains else None,
             })  # fmt: skip
         if structures:
             builder.structures = structures

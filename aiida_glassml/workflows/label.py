@@ -11,9 +11,11 @@ from aiida.engine import ToContext, WorkChain, calcfunction
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.labeling import LabelingInputError
 from aiida_glassml.labeling import validation
-from aiida_glassml.protocols import ProtocolMixin
+from aiida_glassml.protocols import ProtocolError, ProtocolMixin, recursive_merge
 
 PROTOCOL_FILES = {'cp2k': 'label_cp2k', 'qe': 'label_qe', 'vasp': 'label_vasp'}
+# Engines whose frames are numbered by their index inside each CalcJob (CP2K writes the MD step into its files).
+STEPS_PER_CALCJOB = ('qe', 'vasp')
 
 
 def _protocol_class(engine: str) -> type[ProtocolMixin]:
@@ -31,15 +33,38 @@ def validate_inputs(inputs, port_namespace):
         if 'structures' in port_namespace:
             validation.validate_structures(inputs.get('structures', {}))
         settings = inputs['settings'].get_dict()
+        check_settings_keys(engine, settings)
         if mode == 'aimd':
             validation.validate_aimd(settings.get('aimd', {}))
         if engine == 'qe' and 'pseudo_family' not in inputs:
             return 'engine `qe` needs `pseudo_family`: the label of an installed aiida-pseudo family.'
         if engine == 'vasp' and 'potential_family' not in inputs:
             return 'engine `vasp` needs `potential_family`: the name of an uploaded POTCAR family.'
-    except LabelingInputError as exc:
+        if inputs.get('structures'):
+            symbols = sorted({kind.symbol for s in inputs['structures'].values() for kind in s.kinds})
+            family_port = {'qe': 'pseudo_family', 'vasp': 'potential_family'}.get(engine)
+            check_element_coverage(engine, symbols, settings, inputs[family_port].value if family_port else None)
+    except (LabelingInputError, ProtocolError) as exc:
         return str(exc)
+    except KeyError as exc:
+        return (
+            f'`settings` lacks the key {exc}; build complete settings with '
+            f'`LabelWorkChain.get_protocol_inputs(protocol, overrides, engine={engine!r})`.'
+        )
     return None
+
+
+def check_settings_keys(engine: str, settings: dict) -> None:
+    """Raise ProtocolError for a key of ``settings`` that the engine's protocol file does not define (a misspelled
+    key would otherwise be ignored silently)."""
+    defaults = _protocol_class(engine).get_protocol_inputs()
+    try:
+        recursive_merge(defaults, settings, strict=True)
+    except ProtocolError as exc:
+        raise ProtocolError(
+            f'`settings`: {exc} Fix the key; the settings of engine `{engine}` are those of '
+            f'aiida_glassml/protocols/{PROTOCOL_FILES[engine]}.yaml.'
+        ) from exc
 
 
 class LabelWorkChain(ProtocolMixin, WorkChain):
@@ -195,7 +220,6 @@ def collect_training_set(plan: orm.Dict, **sources):
             frames = []
             failed.append({'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
                            'why': f'frames could not be read: {exc}', 'frames_kept': 0})  # fmt: skip
-        per_calc[key] = len(frames)
         if calc['finished_ok'] and not frames:
             failed.append({
                 'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
@@ -204,7 +228,7 @@ def collect_training_set(plan: orm.Dict, **sources):
         elif not calc['finished_ok']:
             failed.append({
                 'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
-                'why': f'exit status {calc["exit_status"]}: {calc["exit_message"]}', 'frames_kept': len(frames),
+                'why': f'exit status {calc["exit_status"]}: {calc["exit_message"]}', 'frames_kept': None,
             })  # fmt: skip
         for frame in frames:
             symbols = frame['symbols']
@@ -219,9 +243,21 @@ def collect_training_set(plan: orm.Dict, **sources):
                        'why': f'exit status {info["exit_status"]}: {info["exit_message"]}', 'frames_kept': None})  # fmt: skip
     all_frames = []
     for label in sorted(by_structure):
-        for frame in frame_tools.unique_steps(by_structure[label]):
+        if mode == 'aimd' and engine in STEPS_PER_CALCJOB:
+            # Steps are numbered inside each CalcJob: number them over the chain of restarts, then sample.
+            kept = frame_tools.continue_restarted_steps(by_structure[label], int(aimd.get('sample_every', 1)))
+        else:
+            kept = frame_tools.unique_steps(by_structure[label])  # CP2K: steps (and sampling) from its files
+        for frame in kept:
             frame['metadata'].pop('step', None)
             all_frames.append(frame)
+    uuid_to_key = {calc['uuid']: key for key, calc in plan['calculations'].items()}
+    per_calc = {key: 0 for key in plan['calculations']}
+    for frame in all_frames:
+        per_calc[uuid_to_key[frame['metadata']['source_uuid']]] += 1
+    for failure in failed:
+        if failure['frames_kept'] is None and failure['what'].startswith('CalcJob'):
+            failure['frames_kept'] = per_calc[uuid_to_key[failure['uuid']]]
     report = {
         'engine': engine, 'mode': mode, 'n_frames': len(all_frames), 'n_calculations': len(plan['calculations']),
         'frames_per_calculation': per_calc, 'failed': failed,
@@ -299,7 +335,7 @@ def frame_sources(engine: str, calc: orm.CalcJobNode) -> dict[str, orm.Data]:
     if engine == 'qe':
         names = ('output_trajectory', 'output_parameters')
     else:
-        names = ('trajectory', 'misc', 'arrays', 'stress', 'forces', 'structure')
+        names = ('trajectory', 'misc', 'retrieved')  # retrieved: OUTCAR, for the moments of every ionic step
     return {name: outputs[name] for name in names if name in outputs}
 
 
@@ -324,8 +360,8 @@ def frames_from_nodes(engine: str, mode: str, nodes: dict, structure, settings: 
         trajectory = nodes['output_trajectory']
         arrays = {name: trajectory.get_array(name) for name in trajectory.get_arraynames()}
         parameters = nodes['output_parameters'].get_dict() if 'output_parameters' in nodes else {}
-        sample_every = int(settings.get('aimd', {}).get('sample_every', 1))
-        return qe.frames_from_pw_arrays(arrays, list(trajectory.symbols), parameters, mode, sample_every)
+        # Every step: collect_training_set numbers the steps over restarts, then samples.
+        return qe.frames_from_pw_arrays(arrays, list(trajectory.symbols), parameters, mode, sample_every=1)
     return _vasp_frames(nodes, mode, settings)
 
 
@@ -342,13 +378,16 @@ def _qe_child_inputs(mode, code, structure, settings, family, options):
     from aiida_glassml.workflows.dft_base import LabelPwBaseWorkChain
 
     symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
-    parameters = qe.build_pw_parameters(symbols, settings['qe'], mode, settings.get('aimd'))
+    pseudo_family = orm.load_group(family)
+    parameters = qe.build_pw_parameters(
+        symbols, settings['qe'], mode, settings.get('aimd'), recommended_cutoffs(pseudo_family, structure)
+    )
     kpoints = orm.KpointsData()
     kpoints.set_kpoints_mesh([1, 1, 1])
     inputs = {
         'pw': {
             'code': code, 'structure': structure, 'parameters': orm.Dict(parameters),
-            'pseudos': orm.load_group(family).get_pseudos(structure=structure),
+            'pseudos': pseudo_family.get_pseudos(structure=structure),
             'settings': orm.Dict({'gamma_only': True}), 'metadata': {'options': options},
         },
         'kpoints': kpoints,
@@ -356,6 +395,16 @@ def _qe_child_inputs(mode, code, structure, settings, family, options):
         'clean_workdir': orm.Bool(settings['clean_workdir']),
     }  # fmt: skip
     return LabelPwBaseWorkChain, inputs
+
+
+def recommended_cutoffs(family, structure) -> tuple[float, float] | None:
+    """(ecutwfc, ecutrho) in Ry that an aiida-pseudo family with cutoffs (SSSP, PseudoDojo, or any family with
+    ``set_cutoffs``) recommends for ``structure``, at its default stringency; None for a family without cutoffs."""
+    from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
+
+    if not isinstance(family, CutoffsPseudoPotentialFamily) or not family.get_cutoff_stringencies():
+        return None
+    return family.get_recommended_cutoffs(structure=structure, unit='Ry')
 
 
 def _vasp_child_inputs(mode, code, structure, settings, family, options):
@@ -397,13 +446,21 @@ def _vasp_frames(nodes: dict, mode: str, settings: dict) -> list[dict]:
     cells = trajectory.get_array('cells')
     positions = np.einsum('sij,sjk->sik', trajectory.get_array('positions'), cells)
     energy_key = 'energy_free' if 'energy_free' in names else 'energy_extrapolated'
-    misc = nodes['misc'].get_dict() if 'misc' in nodes else {}
-    final = vasp.site_moments_from_misc(misc, positions.shape[1])
+    n_atoms = positions.shape[1]
+    moments = None
+    retrieved = nodes.get('retrieved')
+    if retrieved is not None and 'OUTCAR' in retrieved.base.repository.list_object_names():
+        per_step = vasp.parse_outcar_magnetizations(retrieved.base.repository.get_object_content('OUTCAR'))
+        per_step = [m for m in per_step if len(m) == n_atoms]
+        moments = np.array(per_step) if per_step else None
     frames = vasp.frames_from_vasp_arrays(
         trajectory.base.attributes.get('symbols'), positions, cells, trajectory.get_array(energy_key),
         trajectory.get_array('forces'), trajectory.get_array('stress') if 'stress' in names else None,
-        None, mode, int(settings.get('aimd', {}).get('sample_every', 1)),
+        moments, mode, sample_every=1,  # sampled over the chain of restarts in collect_training_set
     )  # fmt: skip
-    if final is not None and frames and frames[-1]['metadata']['step'] == len(positions) - 1:
-        frames[-1]['magmoms'] = final  # OUTCAR holds the moments of the last ionic step only
+    if moments is None and frames:
+        # No OUTCAR tables: the plugin's ``misc`` holds the moments of the last ionic step only.
+        final = vasp.site_moments_from_misc(nodes['misc'].get_dict() if 'misc' in nodes else {}, n_atoms)
+        if final is not None and frames[-1]['metadata']['step'] == len(positions) - 1:
+            frames[-1]['magmoms'] = final
     return frames

@@ -99,18 +99,20 @@ def sio2_structure(aiida_profile):
 
 QE_PSEUDOS = {'Si': 'Si.pbe-nl-rrkjus_psl.1.0.0.UPF', 'O': 'O.pbe-rrkjus.UPF'}  # Debian's PBE ultrasoft UPFs
 QE_PSEUDO_DIR = '/usr/share/espresso/pseudo'
+QE_TEST_CUTOFFS = {'cutoff_wfc': 22.0, 'cutoff_rho': 176.0}  # Ry; above the fast protocol's minimum 20/160
 
 
 @pytest.fixture(scope='module')
 def qe_pseudo_family(aiida_profile, tmp_path_factory):
-    """The Si and O PBE ultrasoft UPFs of Debian's quantum-espresso-data, installed as an aiida-pseudo family."""
+    """The Si and O PBE ultrasoft UPFs of Debian's quantum-espresso-data, installed as an aiida-pseudo family with
+    recommended cutoffs (CI-sized ones, as SSSP's would be read) so that the labelling takes them from the family."""
     import pathlib
     import shutil
 
     from aiida.common.exceptions import NotExistent
     from aiida.orm import load_group
     from aiida_pseudo.data.pseudo import UpfData
-    from aiida_pseudo.groups.family import PseudoPotentialFamily
+    from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
 
     try:
         return load_group('glassml-test/SiO-PBE-US')
@@ -122,7 +124,9 @@ def qe_pseudo_family(aiida_profile, tmp_path_factory):
         if not source.exists():
             pytest.skip(f'{source} missing: install quantum-espresso-data')
         shutil.copy(source, folder / f'{element}.upf')
-    return PseudoPotentialFamily.create_from_folder(folder, 'glassml-test/SiO-PBE-US', pseudo_type=UpfData)
+    family = CutoffsPseudoPotentialFamily.create_from_folder(folder, 'glassml-test/SiO-PBE-US', pseudo_type=UpfData)
+    family.set_cutoffs({element: QE_TEST_CUTOFFS for element in QE_PSEUDOS}, 'standard', unit='Ry')
+    return family
 
 
 @pytest.fixture(scope='module')

@@ -58,9 +58,11 @@ def test_missing_cp2k_data_dir():
         cp2k_labeling.select_basis_and_potential(['Na'], data_dir='/nonexistent')
 
 
-def test_no_structures(code):
+def test_no_structures(code, node_count):
+    before = node_count()
     with pytest.raises(LabelingInputError, match='no structures to label'):
         LabelWorkChain.get_builder_from_protocol(code, {}, engine='cp2k')
+    assert node_count() == before
 
 
 def test_spec_validator_rejects_bad_settings_before_storing(code, node_count, napo3_structure):
@@ -79,3 +81,32 @@ def test_spec_validator_rejects_bad_settings_before_storing(code, node_count, na
 
 def test_validate_aimd_accepts_paper_settings():
     validation.validate_aimd({'temperature': 5000, 'timestep': 2, 'steps': 100, 'sample_every': 20})
+
+
+def _direct_inputs(code, structures, **settings_overrides):
+    settings = LabelWorkChain.get_protocol_inputs('fast', engine='cp2k')
+    for block, values in settings_overrides.items():
+        settings[block].update(values)
+    return {
+        'engine': orm.Str('cp2k'), 'mode': orm.Str('single_point'), 'code': code, 'settings': orm.Dict(settings),
+        'structures': {label: s.clone() for label, s in structures.items()},
+    }  # fmt: skip
+
+
+def test_spec_validator_rejects_misspelled_settings_key(code, node_count, napo3_structure):
+    inputs = _direct_inputs(code, {'napo3': napo3_structure}, cp2k={'cutof': 300})
+    before = node_count()
+    with pytest.raises(ValueError, match=r'`settings`: unknown override key `cp2k.cutof`.*label_cp2k.yaml'):
+        run(LabelWorkChain, **inputs)
+    assert node_count() == before
+
+
+def test_spec_validator_rejects_uncovered_element(code, node_count, napo3_structure):
+    from ase import Atoms
+
+    ceo = orm.StructureData(ase=Atoms('CeO', positions=[[0, 0, 0], [2, 0, 0]], cell=[6, 6, 6], pbc=True))
+    inputs = _direct_inputs(code, {'napo3': napo3_structure, 'ceo': ceo})
+    before = node_count()
+    with pytest.raises(ValueError, match='basis set with a matching GTH-PBE pseudopotential for Ce'):
+        run(LabelWorkChain, **inputs)
+    assert node_count() == before

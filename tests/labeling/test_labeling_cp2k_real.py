@@ -9,7 +9,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_glassml.data.training_set import TrainingSetData
-from aiida_glassml.labeling.cp2k import HARTREE_EV, HARTREE_PER_BOHR_EV_PER_ANGSTROM
+from aiida_glassml.common.units import HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM, HARTREE_TO_EV
 from aiida_glassml.workflows.label import LabelWorkChain
 
 pytestmark = pytest.mark.slow
@@ -48,14 +48,14 @@ def test_aimd_frames_match_cp2k_parser(aimd_run):
     # fast: 4 steps, a frame every 2 steps -> steps 0, 2, 4
     assert frames.n_frames == 3 == trajectory.numsteps
     assert list(trajectory.get_stepids()) == [0, 2, 4]
-    np.testing.assert_allclose(frames.energy, trajectory.get_array('energies') * HARTREE_EV, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(frames.energy, trajectory.get_array('energies') * HARTREE_TO_EV, rtol=0, atol=1e-6)
     np.testing.assert_allclose(
-        frames.forces.reshape(3, 20, 3), trajectory.get_array('forces') * HARTREE_PER_BOHR_EV_PER_ANGSTROM, atol=1e-6
+        frames.forces.reshape(3, 20, 3), trajectory.get_array('forces') * HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM, atol=1e-6
     )
     np.testing.assert_allclose(frames.positions.reshape(3, 20, 3), trajectory.get_positions(), atol=1e-8)
     np.testing.assert_allclose(frames.cells, trajectory.get_cells(), atol=1e-8)
     # The last MD energy is what the plugin reports as the run's energy.
-    assert frames.energy[-1] == pytest.approx(calc.outputs.output_parameters['energy'] * HARTREE_EV, abs=1e-5)
+    assert frames.energy[-1] == pytest.approx(calc.outputs.output_parameters['energy'] * HARTREE_TO_EV, abs=1e-5)
     assert frames.has_stress.all()
     assert not frames.has_magmoms.any()  # closed shell, `uks: auto` -> restricted
     # The hot MD moves atoms: later frames differ from the start structure.
@@ -82,7 +82,7 @@ def test_single_points_match_cp2k_parser(single_point_run, napo3_rattled):
     by_uuid = {m['source_uuid']: index for index, m in enumerate(frames.metadata)}
     for calc in calcs:
         index = by_uuid[calc.uuid]
-        assert frames.energy[index] == pytest.approx(calc.outputs.output_parameters['energy'] * HARTREE_EV, abs=1e-5)
+        assert frames.energy[index] == pytest.approx(calc.outputs.output_parameters['energy'] * HARTREE_TO_EV, abs=1e-5)
         structure = calc.inputs.structure
         np.testing.assert_allclose(frames.positions[index * 20 : (index + 1) * 20], structure.get_ase().positions)
     assert frames.has_stress.all()

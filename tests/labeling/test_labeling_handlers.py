@@ -97,6 +97,10 @@ def test_cp2k_scf_not_converged_gives_up_at_tiny_mixing(cp2k_workchain, aiida_lo
     result = process.handle_scf_not_converged(calc)
     assert result.do_break
     assert result.exit_code == process.exit_codes.ERROR_SCF_NOT_CONVERGED_AFTER_ROBUST_SETTINGS
+    # Terminal, so in the 3xx range, and distinct from BaseRestartWorkChain's and aiida-cp2k's codes.
+    assert 300 <= result.exit_code.status < 400
+    statuses = [code.status for code in process.spec().exit_codes.values()]
+    assert statuses.count(result.exit_code.status) == 1
 
 
 def test_cp2k_walltime_restarts(cp2k_workchain, aiida_localhost):
@@ -207,10 +211,12 @@ def test_pw_md_stopped_at_unconverged_scf_is_restarted(pw_workchain, aiida_local
 
     process = pw_workchain({'CONTROL': {'calculation': 'md'}, 'SYSTEM': {'ecutwfc': 20}, 'ELECTRONS': {}})
     parameters = orm.Dict({'convergence_info': {'scf_conv': {'convergence_achieved': False, 'n_scf_steps': 80}}})
+    last = process.ctx.inputs.structure.clone()
     calc = fake_calcjob(aiida_localhost, 'quantumespresso.pw', ExitCode(0, 'finished'),
-                        outputs={'output_parameters': parameters})  # fmt: skip
+                        outputs={'output_parameters': parameters, 'output_structure': last})  # fmt: skip
     result = process.sanity_check_md_scf_converged(calc)
     assert result.do_break and result.exit_code.status == 0
+    assert process.ctx.inputs.structure.uuid == last.uuid  # the MD continues from where it stopped
     assert process.ctx.inputs.parameters['SYSTEM']['occupations'] == 'smearing'
     assert process.ctx.inputs.parameters['CONTROL']['restart_mode'] == 'from_scratch'
 
@@ -218,3 +224,60 @@ def test_pw_md_stopped_at_unconverged_scf_is_restarted(pw_workchain, aiida_local
     calc = fake_calcjob(aiida_localhost, 'quantumespresso.pw', ExitCode(0, 'finished'),
                         outputs={'output_parameters': converged})  # fmt: skip
     assert process.sanity_check_md_scf_converged(calc) is None
+
+
+def _pw_trajectory(first_step: int, evaluated: int, extra_positions: int = 0) -> orm.TrajectoryData:
+    """A pw.x MD ``output_trajectory`` of two atoms: ``evaluated`` force evaluations from global MD step
+    ``first_step`` on, plus ``extra_positions`` positions without energy (pw.x printed the next positions, then
+    stopped). Positions and energy encode the global step, so any lost or doubled frame shows."""
+    import numpy as np
+
+    steps = np.arange(first_step, first_step + evaluated + extra_positions)
+    positions = np.array([[[0.0, 0.0, 0.0], [1.6, 0.0, 0.0]]]) + 0.01 * steps[:, None, None]
+    trajectory = orm.TrajectoryData()
+    trajectory.set_trajectory(['Si', 'O'], positions, cells=np.tile(np.eye(3) * 5.0, (len(steps), 1, 1)))
+    trajectory.set_array('energy', -1.0 * steps[:evaluated])
+    trajectory.set_array('forces', np.ones((evaluated, 2, 3)))
+    trajectory.set_array('stress', np.tile(np.eye(3), (evaluated, 1, 1)))
+    return trajectory
+
+
+@pytest.mark.parametrize('repeats_last_step', [False, True])
+def test_pw_restarted_md_loses_and_doubles_no_frame(aiida_localhost, repeats_last_step):
+    """MD of 9 steps (0..8), a frame every 2. The first run stops after step 4 (after printing the positions of step
+    5); the restart continues from step 5, or (``repeats_last_step``) evaluates step 4 again. Either way the training
+    set holds steps 0, 2, 4, 6, 8 once each; numbering steps per CalcJob lost 0 and 2 of the restart."""
+    from aiida_glassml.workflows.label import collect_training_set
+
+    first = _pw_trajectory(0, 5, extra_positions=1)
+    second = _pw_trajectory(4, 5) if repeats_last_step else _pw_trajectory(5, 4)
+    calcs = [
+        fake_calcjob(aiida_localhost, 'quantumespresso.pw', PwCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
+                     outputs={'output_trajectory': first}),
+        fake_calcjob(aiida_localhost, 'quantumespresso.pw', _finished_ok(), outputs={'output_trajectory': second}),
+    ]  # fmt: skip
+    plan = {
+        'engine': 'qe', 'mode': 'aimd', 'failed_workchains': {},
+        'settings': {'aimd': {'temperature': 5000.0, 'sample_every': 2}, 'sample_type': None, 'iteration': None},
+        'calculations': {
+            f'sio__{order:02d}': {'structure': 'sio', 'order': order, 'pk': calc.pk, 'uuid': calc.uuid,
+                                  'exit_status': calc.exit_status, 'exit_message': calc.exit_message,
+                                  'finished_ok': calc.exit_status == 0, 'sources': ['output_trajectory']}
+            for order, calc in enumerate(calcs)
+        },
+    }  # fmt: skip
+    sources = {f'sio__{order:02d}__output_trajectory': calc.outputs.output_trajectory for order, calc in enumerate(calcs)}
+    results = collect_training_set(plan=orm.Dict(plan), **sources)
+    frames = results['training_set'].get_frameset()
+    assert frames.energy.tolist() == [0.0, -2.0, -4.0, -6.0, -8.0]  # energy = -(global step)
+    assert [m['source_uuid'] for m in frames.metadata] == [calcs[0].uuid] * 3 + [calcs[1].uuid] * 2
+    report = results['report'].get_dict()
+    assert report['frames_per_calculation'] == {'sio__00': 3, 'sio__01': 2}
+    (failure,) = report['failed']
+    assert failure['uuid'] == calcs[0].uuid and failure['frames_kept'] == 3
+
+
+def _finished_ok():
+    from aiida.engine import ExitCode
+
+    return ExitCode(0, 'finished')

@@ -17,9 +17,10 @@ SIO2 = {'units': ['SiO2'], 'fractions': [1.0], 'oxidation_states': {'Si': 4}}
 @pytest.mark.slow
 def test_initial_dataset_qe(pw_code, qe_pseudo_family, sio2_structure):
     builder = InitialDatasetWorkChain.get_builder_from_protocol(
-        pw_code, engine='qe', protocol='fast', overrides={'aimd': {'steps': 2, 'sample_every': 1}},
-        compositions={'sio2': SIO2}, seeds=[1], structure_settings={'n_atoms': 9, 'density': 2.2},
-        structures={'cristobalite': sio2_structure}, pseudo_family=qe_pseudo_family.label,
+        pw_code, engine='qe', protocol='fast', compositions={'sio2': SIO2}, structures={'cristobalite': sio2_structure},
+        overrides={'structure_settings': {'n_atoms': 9, 'density': 2.2},
+                   'label': {'aimd': {'steps': 2, 'sample_every': 1}}},
+        pseudo_family=qe_pseudo_family.label,
     )  # fmt: skip
     _, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
@@ -50,14 +51,42 @@ def test_initial_dataset_bad_input(aiida_localhost, node_count):
         InitialDatasetWorkChain.get_builder_from_protocol(code, engine='cp2k')
     with pytest.raises(StructureGenerationError, match='no oxidation state for Si'):
         InitialDatasetWorkChain.get_builder_from_protocol(code, compositions={'sio2': {'units': ['SiO2'], 'fractions': [1.0]}})
+    napo3 = {'napo3': {'units': ['Na2O', 'P2O5'], 'fractions': [0.5, 0.5]}}
+    small = {'structure_settings': {'n_atoms': 20}}
     with pytest.raises(ProtocolError, match='unknown override key `aimd.temp`'):
         InitialDatasetWorkChain.get_builder_from_protocol(
-            code, compositions={'napo3': {'units': ['Na2O', 'P2O5'], 'fractions': [0.5, 0.5]}},
-            structure_settings={'n_atoms': 20}, overrides={'aimd': {'temp': 300}},
-        )  # fmt: skip
+            code, compositions=napo3, overrides={**small, 'label': {'aimd': {'temp': 300}}}
+        )
+    with pytest.raises(ProtocolError, match='unknown override key `seed`; known keys here: label, label_protocol'):
+        InitialDatasetWorkChain.get_builder_from_protocol(code, compositions=napo3, overrides={**small, 'seed': [2]})
+    with pytest.raises(ProtocolError, match='unknown protocol `quick`'):
+        InitialDatasetWorkChain.get_builder_from_protocol(code, compositions=napo3, protocol='quick')
     with pytest.raises(LabelingInputError, match='temperature must be above 0 K'):
         InitialDatasetWorkChain.get_builder_from_protocol(
-            code, compositions={'napo3': {'units': ['Na2O', 'P2O5'], 'fractions': [0.5, 0.5]}},
-            structure_settings={'n_atoms': 20}, overrides={'aimd': {'temperature': -5.0}},
-        )  # fmt: skip
+            code, compositions=napo3, overrides={**small, 'label': {'aimd': {'temperature': -5.0}}}
+        )
+    with pytest.raises(LabelingInputError, match='`seeds` is empty'):
+        InitialDatasetWorkChain.get_builder_from_protocol(code, compositions=napo3, overrides={**small, 'seeds': []})
     assert node_count() == before
+
+
+def test_initial_dataset_protocols(aiida_localhost):
+    """fast/balanced/stringent set the packings and the label protocol; the builder carries them."""
+    protocols = InitialDatasetWorkChain.get_available_protocols()
+    assert list(protocols) == ['fast', 'balanced', 'stringent']
+    assert InitialDatasetWorkChain.get_default_protocol() == 'balanced'
+    fast = InitialDatasetWorkChain.get_protocol_inputs('fast')
+    stringent = InitialDatasetWorkChain.get_protocol_inputs('stringent')
+    assert (fast['seeds'], fast['strains'], fast['label_protocol']) == ([1], None, 'fast')
+    assert len(stringent['seeds']) > len(fast['seeds']) and stringent['label_protocol'] == 'stringent'
+
+    code = orm.InstalledCode(computer=aiida_localhost, filepath_executable='/usr/bin/cp2k', label='cp2k-idp').store()
+    builder = InitialDatasetWorkChain.get_builder_from_protocol(
+        code, compositions={'napo3': {'units': ['Na2O', 'P2O5'], 'fractions': [0.5, 0.5]}}, protocol='balanced',
+        overrides={'structure_settings': {'n_atoms': 20}, 'label': {'aimd': {'steps': 40}}},
+    )  # fmt: skip
+    random = builder.random.get_dict()
+    assert random['seeds'] == [1, 2, 3] and random['strains'] == [0.95, 1.05]
+    assert random['settings'] == {'n_atoms': 20}
+    settings = builder.label.settings.get_dict()
+    assert settings['aimd']['steps'] == 40 and settings['cp2k']['cutoff'] == 500  # balanced label protocol

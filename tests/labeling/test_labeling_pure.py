@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aiida_glassml.labeling import LabelingInputError
+from aiida_glassml.common import units
 from aiida_glassml.labeling import cp2k, frames, qe
 from aiida_glassml.protocols import ProtocolMixin
 
@@ -73,9 +74,9 @@ def test_parse_stopped_cp2k_md():
     assert [f['metadata']['step'] for f in parsed] == [0, 2]
     first = parsed[0]
     assert first['symbols'][:5] == ['P', 'O', 'O', 'O', 'Na'] and first['positions'].shape == (20, 3)
-    assert first['energy'] == pytest.approx(-405.6701101306 * cp2k.HARTREE_EV)
+    assert first['energy'] == pytest.approx(-405.6701101306 * units.HARTREE_TO_EV)
     # CP2K prints forces in Hartree/Bohr
-    assert first['forces'][0, 0] == pytest.approx(0.0780725 * cp2k.HARTREE_PER_BOHR_EV_PER_ANGSTROM, rel=1e-4)
+    assert first['forces'][0, 0] == pytest.approx(0.0780725 * units.HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM, rel=1e-4)
     # CP2K's stress sign is opposite to ASE's: the compressed cell has positive CP2K pressure.
     assert np.trace(first['stress']) < 0
     np.testing.assert_allclose(first['cell'], np.eye(3) * 6.6)
@@ -99,7 +100,7 @@ def test_qe_frames_sampling():
     }  # fmt: skip
     sampled = qe.frames_from_pw_arrays(arrays, ['Si', 'O'], {}, 'aimd', sample_every=2)
     assert [f['energy'] for f in sampled] == [0.0, 2.0, 4.0]
-    assert sampled[0]['stress'][0, 0] == pytest.approx(-cp2k.GPA_EV_PER_ANGSTROM3)  # QE's sign flipped to ASE's
+    assert sampled[0]['stress'][0, 0] == pytest.approx(-units.GPA_TO_EV_PER_A3)  # QE's sign flipped to ASE's
 
 
 def test_helpers():
@@ -124,8 +125,47 @@ def test_parse_uks_single_point_magnetic_moments():
     assert frame['magmoms'].shape == (20,)
     assert frame['magmoms'].sum() == pytest.approx(1.957087, abs=1e-5)  # two unpaired electrons, minus spin contamination
     assert frame['magmoms'][1] == pytest.approx(0.177371)
-    assert frame['energy'] == pytest.approx(-405.673112907473183 * cp2k.HARTREE_EV)
+    assert frame['energy'] == pytest.approx(-405.673112907473183 * units.HARTREE_TO_EV)
     assert frame['forces'].shape == (20, 3) and frame['stress'].shape == (3, 3)
     # The restricted stopped-MD output has Mulliken-free, spin-free frames.
     files = {p.name: p.read_text() for p in (DATA / 'cp2k_md_stopped').iterdir()}
     assert all(f['magmoms'] is None for f in cp2k.frames_from_cp2k(files, 'aimd'))
+
+
+def test_dft_units_match_ase_codata_2018():
+    from ase.units import create_units
+
+    codata = create_units('2018')
+    assert units.HARTREE_TO_EV == pytest.approx(codata['Hartree'], rel=1e-10)
+    assert units.BOHR_TO_ANGSTROM == pytest.approx(codata['Bohr'], rel=1e-10)
+    assert units.GPA_TO_EV_PER_A3 == pytest.approx(codata['GPa'], rel=1e-10)
+    assert units.KBAR_TO_EV_PER_A3 == pytest.approx(0.1 * codata['GPa'], rel=1e-10)
+
+
+def test_continue_restarted_steps():
+    """Per-run indices become steps over the chain; sampling follows the chain, not each run."""
+
+    def run(steps, index_from=0):
+        return [{'positions': np.full((1, 3), float(s)), 'metadata': {'step': i}}
+                for i, s in enumerate(steps, start=index_from)]  # fmt: skip
+
+    # restart from the next positions (step 3), then a restart that evaluates its start (step 5) again
+    chain = [run([0, 1, 2]), [], run([3, 4, 5]), run([5, 6, 7])]
+    kept = frames.continue_restarted_steps(chain, sample_every=2)
+    assert [f['metadata']['step'] for f in kept] == [0, 2, 4, 6]
+    assert [f['positions'][0, 0] for f in kept] == [0.0, 2.0, 4.0, 6.0]
+    assert frames.continue_restarted_steps([], 2) == []
+
+
+def test_qe_cutoffs_from_family():
+    """The family's recommended cutoffs times the multiplier, never below the protocol's minimum."""
+    settings = _QeProtocol.get_protocol_inputs('balanced')['qe']  # at least 50/400 Ry, multiplier 1
+    assert qe.select_cutoffs(settings, None) == (50.0, 400.0)  # a family without cutoffs
+    assert qe.select_cutoffs(settings, (90.0, 1080.0)) == (90.0, 1080.0)  # e.g. SSSP with Fe
+    assert qe.select_cutoffs(settings, (30.0, 240.0)) == (50.0, 400.0)
+    stringent = _QeProtocol.get_protocol_inputs('stringent')['qe']
+    assert qe.select_cutoffs(stringent, (90.0, 1080.0)) == (112.5, 1350.0)
+    parameters = qe.build_pw_parameters(['Si', 'O', 'O'], settings, 'single_point', recommended_cutoffs=(60.0, 480.0))
+    assert (parameters['SYSTEM']['ecutwfc'], parameters['SYSTEM']['ecutrho']) == (60.0, 480.0)
+    with pytest.raises(LabelingInputError, match='cutoff_multiplier` must be positive'):
+        qe.select_cutoffs({**settings, 'cutoff_multiplier': 0}, (60.0, 480.0))

@@ -1,5 +1,5 @@
 """Real Quantum ESPRESSO: AIMD of a 6-atom SiO2 cell (ideal β-cristobalite) (Debian's Si/O PBE ultrasoft UPFs as an aiida-pseudo family,
-20 Ry, Γ point, 4 steps) through LabelWorkChain; the frames must agree with aiida-quantumespresso's parsed output."""
+the family's 22 Ry, Γ point, 4 steps) through LabelWorkChain; the frames must agree with aiida-quantumespresso's parsed output."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_glassml.labeling import LabelingInputError
-from aiida_glassml.labeling.cp2k import GPA_EV_PER_ANGSTROM3
+from aiida_glassml.common.units import GPA_TO_EV_PER_A3
 from aiida_glassml.workflows.label import LabelWorkChain
 
 pytestmark = pytest.mark.slow
@@ -29,6 +29,9 @@ def test_qe_aimd_frames_match_plugin(qe_aimd_run):
     frames = qe_aimd_run.outputs.training_set.get_frameset()
     (calc,) = [n for n in qe_aimd_run.called_descendants if isinstance(n, orm.CalcJobNode)]
     assert calc.inputs.parameters['CONTROL']['calculation'] == 'md'
+    # Cutoffs recommended by the family (22/176 Ry), above the fast protocol's minimum (20/160 Ry).
+    system = calc.inputs.parameters['SYSTEM']
+    assert (system['ecutwfc'], system['ecutrho']) == (22.0, 176.0)
     trajectory = calc.outputs.output_trajectory
     energies = trajectory.get_array('energy')
     assert len(energies) == 5  # start structure + 4 steps
@@ -38,7 +41,7 @@ def test_qe_aimd_frames_match_plugin(qe_aimd_run):
     np.testing.assert_allclose(frames.forces.reshape(3, 6, 3), trajectory.get_array('forces')[[0, 2, 4]], atol=1e-8)
     np.testing.assert_allclose(
         frames.stress, -trajectory.get_array('stress')[[0, 2, 4]][:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-        * GPA_EV_PER_ANGSTROM3, atol=1e-10,
+        * GPA_TO_EV_PER_A3, atol=1e-10,
     )  # fmt: skip
     assert frames.energy[-1] == pytest.approx(calc.outputs.output_parameters['energy'], abs=1e-6)
     assert {m['composition'] for m in frames.metadata} == {'SiO2'}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from aiida import orm
 
@@ -79,3 +80,19 @@ def test_site_moments_from_misc():
     assert vasp.site_moments_from_misc(misc, 2).tolist() == [3.75, 0.02]
     assert vasp.site_moments_from_misc(misc, 3) is None  # a site missing: no partial moments
     assert vasp.site_moments_from_misc({}, 2) is None
+
+
+def test_outcar_magnetization_per_ionic_step():
+    """Every ionic step's ``magnetization (x)`` table (not ``total charge``), the ``tot`` column whatever the orbital
+    columns; the table a killed run cut off (step 4) is dropped."""
+    import pathlib
+
+    outcar = (pathlib.Path(__file__).parent / 'data' / 'vasp_outcar_magnetization.txt').read_text()
+    moments = vasp.parse_outcar_magnetizations(outcar)
+    assert [m.tolist() for m in moments] == [[3.741, -0.001, 0.143], [3.722, -0.001, 0.156], [3.226, -0.001, 0.358]]
+    frames = vasp.frames_from_vasp_arrays(
+        ['Fe', 'Na', 'O'], np.zeros((4, 3, 3)), np.tile(np.eye(3), (4, 1, 1)), np.zeros(4), np.zeros((4, 3, 3)),
+        magmoms=np.array(moments),
+    )  # fmt: skip
+    assert [f['magmoms'][0] if f['magmoms'] is not None else None for f in frames] == [3.741, 3.722, 3.226, None]
+    assert vasp.parse_outcar_magnetizations('magnetization (x)\n\n# of ion s tot\n---\n    1  0.1  0.2\n') == []

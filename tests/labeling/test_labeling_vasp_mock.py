@@ -9,6 +9,7 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
+from aiida_glassml.common import units
 from aiida_glassml.workflows.label import LabelWorkChain
 
 MOCK = pathlib.Path(__file__).parent / 'data' / 'vasp_mock'
@@ -58,7 +59,7 @@ def test_vasp_mock_frames_match_plugin(vasp_run, si_structure):
     np.testing.assert_allclose(frames.positions[0], si_structure.sites[0].position, atol=1e-6)
     assert frames.has_stress.all()
     stress = trajectory.get_array('stress')[[0, 2, 4]][:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # kbar, VASP sign
-    np.testing.assert_allclose(frames.stress, -stress * 0.1 / 160.21766208)
+    np.testing.assert_allclose(frames.stress, -stress * units.KBAR_TO_EV_PER_A3)
     assert {m['composition'] for m in frames.metadata} == {'Si'}
     # The recorded run is an unconverged relaxation, so VaspWorkChain ends with 504; the report says so, and the
     # frames of its CalcJob are kept all the same.
