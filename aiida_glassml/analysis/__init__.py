@@ -5,7 +5,14 @@ Dynamics half: :mod:`.dynamics`. See ``docs/analysis_structure.md``.
 """
 
 from .errors import AnalysisInputError, NonPeriodicCellError, TrajectoryMismatchError, UnknownAtomTypeError
-from .io import detect_format, iter_lammps_dump, iter_trajectory, read_lammps_data, read_structure
+from .io import (
+    detect_format,
+    iter_lammps_dump,
+    iter_trajectory,
+    read_experimental_curve,
+    read_lammps_data,
+    read_structure,
+)
 from .neighbors import PairList, minimum_image, neighbor_pairs, perpendicular_widths, require_periodic
 from .rings import RingResult, guttman_rings, ring_centre_rdf
 from .scattering import (
@@ -17,6 +24,8 @@ from .scattering import (
     xray_structure_factor,
 )
 from .structure import (
+    DEFAULT_FE_BINS,
+    DEFAULT_OXIDATION_BINS,
     RDF,
     THESIS_PBE0_V_BINS,
     BondGraph,
@@ -33,13 +42,17 @@ from .structure import (
     edge_sharing,
     first_minimum,
     former_former_bonds,
+    oxidation_state_counts,
     oxidation_states_from_magmoms,
     pair_key,
     qn_speciation,
     tetrahedral_order,
+    validate_oxidation_bins,
 )
 
 __all__ = (
+    'DEFAULT_FE_BINS',
+    'DEFAULT_OXIDATION_BINS',
     'RDF',
     'THESIS_PBE0_V_BINS',
     'AnalysisInputError',
@@ -69,18 +82,21 @@ __all__ = (
     'minimum_image',
     'neighbor_pairs',
     'neutron_structure_factor',
+    'oxidation_state_counts',
     'oxidation_states_from_magmoms',
     'pair_key',
     'partial_structure_factors',
     'perpendicular_widths',
     'qn_speciation',
     'r_chi',
+    'read_experimental_curve',
     'read_lammps_data',
     'read_structure',
     'real_space_functions',
     'require_periodic',
     'ring_centre_rdf',
     'tetrahedral_order',
+    'validate_oxidation_bins',
     'xray_form_factor',
     'xray_structure_factor',
 )

@@ -30,6 +30,12 @@ ELEMENTARY_CHARGE = 1.602176634e-19
 CM2_S_PER_A2_PS = 1.0e-4
 #: atoms per chunk in the per-atom passes: small enough to stay in cache-sized FFT batches
 DEFAULT_CHUNK_ATOMS = 128
+#: longest step between frames, as a fraction of the cell, that minimum-image unwrapping accepts. It cannot see a
+#: step beyond half a cell (it looks like a wrap the other way); steps this close to that limit mean some probably
+#: went beyond it (a decimated or sparsely dumped trajectory).
+MAX_UNWRAP_STEP_FRACTION = 0.35
+#: trajectory files larger than this (bytes) are streamed into a float32 memmap by :func:`read_trajectory`
+MEMMAP_THRESHOLD_BYTES = 256 * 2**20
 
 
 class TrajectoryError(AnalysisInputError):
@@ -38,6 +44,10 @@ class TrajectoryError(AnalysisInputError):
 
 class PeriodicCellError(NonPeriodicCellError, TrajectoryError):
     """A periodic cell is required (unwrapping, distinct van Hove, volume) but the trajectory has none."""
+
+
+class UnwrapError(TrajectoryError):
+    """Wrapped positions whose steps between frames are too long to unwrap by minimum image."""
 
 
 class TimeWindowError(AnalysisInputError):
@@ -219,7 +229,8 @@ def unwrap_positions(positions: np.ndarray, cell: np.ndarray | None, images: np.
 
     With image flags: ``r + n·h``. Without: the minimum-image step between consecutive frames is taken in fractional
     coordinates and converted with the current frame's cell (so an atom at fixed fractional coordinates stays put
-    under NPT). Steps longer than half a cell between frames cannot be told apart from wrapping: dump often enough.
+    under NPT). Steps longer than half a cell between frames cannot be told apart from wrapping, so a step longer
+    than :data:`MAX_UNWRAP_STEP_FRACTION` of the cell raises :class:`UnwrapError` instead of giving a wrong MSD.
     """
     positions = np.asarray(positions, dtype=float)
     if cell is None:
@@ -238,23 +249,53 @@ def unwrap_positions(positions: np.ndarray, cell: np.ndarray | None, images: np.
         cartesian = np.diff(positions, axis=0)
         cartesian /= box
         cartesian -= np.rint(cartesian)
+        _check_unwrap_steps(cartesian, box)
         cartesian *= box
     elif cell.ndim == 2:
         fractional = positions @ np.linalg.inv(cell)
         step = np.diff(fractional, axis=0)
         step -= np.rint(step)
+        _check_unwrap_steps(step, np.linalg.norm(cell, axis=1))
         cartesian = step @ cell
     else:
         cells = _cells_per_frame(cell, n_frames)
         fractional = np.einsum('fai,fij->faj', positions, np.linalg.inv(cells))
         step = np.diff(fractional, axis=0)
         step -= np.rint(step)
+        _check_unwrap_steps(step, np.linalg.norm(cells, axis=2).min(axis=0))
         cartesian = np.einsum('fai,fij->faj', step, cells[1:])
     unwrapped = np.empty_like(positions)
     unwrapped[0] = positions[0]
     np.cumsum(cartesian, axis=0, out=unwrapped[1:])
     unwrapped[1:] += positions[0]
     return unwrapped
+
+
+def _check_unwrap_steps(fractional_steps: np.ndarray, lengths: np.ndarray) -> None:
+    """Raise :class:`UnwrapError` if a minimum-image step (fractional, already reduced to [-0.5, 0.5]) is longer
+    than :data:`MAX_UNWRAP_STEP_FRACTION` of the cell along any axis."""
+    if fractional_steps.size == 0:
+        return
+    largest = np.abs(fractional_steps).max(axis=(0, 1))
+    if np.any(largest > MAX_UNWRAP_STEP_FRACTION):
+        axis = int(np.argmax(largest))
+        raise UnwrapError(
+            f'wrapped positions jump by up to {largest[axis] * lengths[axis]:.1f} Å along cell vector {axis} between '
+            f'consecutive frames (half the cell is {0.5 * lengths[axis]:.1f} Å): minimum-image unwrapping cannot '
+            'tell such steps from crossing the boundary, so the MSD would be wrong. The trajectory is probably '
+            'decimated or dumped too rarely. Store image flags (an `images` array in the TrajectoryData, or '
+            '`ix iy iz` in the LAMMPS dump), unwrapped coordinates (`xu yu zu`, wrapped=False), or a denser '
+            'trajectory.'
+        )
+
+
+def check_unwrappable(traj: Trajectory, chunk_atoms: int = 512) -> None:
+    """Raise :class:`UnwrapError` now if a wrapped trajectory without image flags has steps too long for
+    minimum-image unwrapping (see :func:`unwrap_positions`); one pass over per-atom chunks, nothing kept."""
+    if not traj.wrapped or traj.images is not None or traj.cell is None:
+        return
+    for start in range(0, traj.n_atoms, chunk_atoms):
+        unwrap_positions(traj.positions[:, start : start + chunk_atoms, :], traj.cell)
 
 
 def _species_chunks(traj: Trajectory, species: t.Iterable[str], chunk_atoms: int):
@@ -859,7 +900,8 @@ def haven_ratio(
 
 
 def read_trajectory(path, format: str | None = None, timestep_ps: float | None = None, *,  # noqa: A002
-                    start: int = 0, stop: int | None = None, step: int = 1, memmap_path=None,
+                    start: int = 0, stop: int | None = None, step: int = 1, memmap: bool | None = None,
+                    memmap_path=None, memmap_threshold_bytes: int = MEMMAP_THRESHOLD_BYTES,
                     **reader_kwargs) -> Trajectory:  # fmt: skip
     """Read a trajectory file (LAMMPS dump, extxyz, XDATCAR or any ASE format) into a float32 :class:`Trajectory`.
 
@@ -870,19 +912,29 @@ def read_trajectory(path, format: str | None = None, timestep_ps: float | None =
     ``atoms.info['time']`` (ps) when every frame has one. Image flags in a dump are used for unwrapping; ``xu yu zu``
     dumps are taken as already unwrapped.
 
-    ``memmap_path``: write positions (and image flags) frame by frame to raw files there and return a Trajectory on
-    read-only ``np.memmap`` arrays, for trajectories larger than memory (the analysis reads per-atom slices).
+    ``memmap``: stream positions (and image flags) frame by frame into raw float32/int32 files and return a
+    Trajectory on read-only ``np.memmap`` arrays, so no frame list is held in memory (the analysis reads per-atom
+    slices). ``None`` (default) does so when the file is larger than ``memmap_threshold_bytes``. The files go to
+    ``memmap_path`` (a path prefix) or to a temporary folder removed when the Trajectory is garbage collected.
     """
     import pathlib
 
     from .io import iter_trajectory
 
+    if memmap is None:
+        memmap = memmap_path is not None or pathlib.Path(path).stat().st_size > memmap_threshold_bytes
+    folder = None
+    if memmap and memmap_path is None:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix='glassml-trajectory-')
+        memmap_path = pathlib.Path(folder) / 'trajectory'
     positions, images, cells, stamps, first = [], [], [], [], None
     sinks = None
-    if memmap_path is not None:
+    if memmap:
         memmap_path = pathlib.Path(memmap_path)
         sinks = tuple(open(memmap_path.with_suffix(suffix), 'wb') for suffix in ('.positions.f32', '.images.i32'))
-    n_frames = 0
+    n_frames, n_images = 0, 0
     try:
         for atoms in iter_trajectory(path, format=format, start=start, stop=stop, step=step, **reader_kwargs):
             first = first or atoms
@@ -896,38 +948,59 @@ def read_trajectory(path, format: str | None = None, timestep_ps: float | None =
                 sinks[0].write(frame.tobytes())
                 if flags is not None:
                     sinks[1].write(flags.tobytes())
-                    images.append(None)
+            n_images += flags is not None
             n_frames += 1
             cells.append(atoms.cell.array.copy())
             stamps.append(atoms.info.get('time'))
+    except BaseException:
+        if folder is not None:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         if sinks is not None:
             for sink in sinks:
                 sink.close()
-    if first is None:
-        raise TrajectoryError(f'{path}: no frames read; check the file and the --format.')
-    if timestep_ps is not None:
-        times = np.arange(n_frames) * float(timestep_ps) * step
-    elif all(stamp is not None for stamp in stamps):
-        times = np.asarray(stamps, dtype=float)
-    else:
-        raise TrajectoryError(
-            f'{path}: frames carry no times; give the time between stored frames (--timestep-ps / timestep_ps).'
-        )
-    cells = np.array(cells)
-    cell = (cells[0] if np.allclose(cells, cells[0]) else cells) if first.pbc.all() else None
-    unwrapped = bool(first.info.get('unwrapped', False))
-    shape = (n_frames, len(first), 3)
-    has_images = len(images) == n_frames and not unwrapped
-    if sinks is None:
-        stacked = np.stack(positions)
-        image_array = np.stack(images) if has_images else None
-    else:
-        stacked = np.memmap(memmap_path.with_suffix('.positions.f32'), dtype=np.float32, mode='r', shape=shape)
-        image_array = None
-        if has_images:
-            image_array = np.memmap(memmap_path.with_suffix('.images.i32'), dtype=np.int32, mode='r', shape=shape)
-    return Trajectory(
-        positions=stacked, symbols=np.array(first.get_chemical_symbols()), times=times, cell=cell,
-        images=image_array, wrapped=not unwrapped, masses=first.get_masses(),
-    )  # fmt: skip
+    try:
+        if first is None:
+            raise TrajectoryError(f'{path}: no frames read; check the file and the --format.')
+        if timestep_ps is not None:
+            times = np.arange(n_frames) * float(timestep_ps) * step
+        elif all(stamp is not None for stamp in stamps):
+            times = np.asarray(stamps, dtype=float)
+        else:
+            raise TrajectoryError(
+                f'{path}: frames carry no times; give the time between stored frames (--timestep-ps / timestep_ps).'
+            )
+        cells = np.array(cells)
+        cell = (cells[0] if np.allclose(cells, cells[0]) else cells) if first.pbc.all() else None
+        unwrapped = bool(first.info.get('unwrapped', False))
+        shape = (n_frames, len(first), 3)
+        has_images = n_images == n_frames and not unwrapped
+        if sinks is None:
+            stacked = np.stack(positions)
+            del positions
+            image_array = np.stack(images) if has_images else None
+        else:
+            stacked = np.memmap(memmap_path.with_suffix('.positions.f32'), dtype=np.float32, mode='r', shape=shape)
+            image_array = None
+            if has_images:
+                image_array = np.memmap(memmap_path.with_suffix('.images.i32'), dtype=np.int32, mode='r', shape=shape)
+        traj = Trajectory(
+            positions=stacked, symbols=np.array(first.get_chemical_symbols()), times=times, cell=cell,
+            images=image_array, wrapped=not unwrapped, masses=first.get_masses(),
+        )  # fmt: skip
+    except BaseException:
+        if folder is not None:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if folder is not None:
+        import shutil
+        import weakref
+
+        # the open maps stay valid after the files are unlinked (POSIX), so removal with the Trajectory is safe
+        weakref.finalize(traj, shutil.rmtree, folder, True)
+    return traj

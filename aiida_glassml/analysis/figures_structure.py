@@ -68,3 +68,58 @@ def ring_size_figure(distribution: dict[int, int]) -> bytes:
     axis.set_xlabel('ring size (atoms)')
     axis.set_ylabel('rings')
     return _png(figure)
+
+
+def partial_structure_factor_figure(q: np.ndarray, partials: dict[str, np.ndarray]) -> bytes:
+    """Faber–Ziman partial S_ab(Q), stacked with an offset."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 1.2 + 0.6 * len(partials)))
+    offset = 0.0
+    for key in sorted(partials):
+        s = np.asarray(partials[key])
+        axis.plot(q, s + offset, lw=1.0)
+        axis.text(q[-1], offset + 1.0, f' {key}', va='center', fontsize=8)
+        offset += max(2.0, float(np.nanmax(s) - np.nanmin(s)) * 0.8)
+    axis.set_xlabel('Q (Å$^{-1}$)')
+    axis.set_ylabel('S$_{ab}$(Q) + offset')
+    axis.set_xlim(q[0], q[-1])
+    return _png(figure)
+
+
+def real_space_figure(r: np.ndarray, curves: dict[str, np.ndarray], ylabel: str) -> bytes:
+    """Total real-space functions (T(r), G(r), ...) against r."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for label, values in curves.items():
+        axis.plot(r, values, lw=1.0, label=label)
+    axis.axhline(0.0, color='0.6', lw=0.5)
+    axis.set_xlabel('r (Å)')
+    axis.set_ylabel(ylabel)
+    axis.legend(fontsize=8)
+    return _png(figure)
+
+
+def r_chi_figure(x_model, y_model, x_exp, y_exp, x_range: tuple[float, float], value: float, label: str) -> bytes:
+    """Model against experiment with the R_χ range shaded."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(x_exp, y_exp, 'k.', ms=2, label='experiment')
+    axis.plot(x_model, y_model, lw=1.0, label='model')
+    axis.axvspan(*x_range, color='C1', alpha=0.1)
+    axis.set_title(f'{label}: R$_\\chi$ = {value:.3f}', fontsize=9)
+    axis.set_xlabel('Q (Å$^{-1}$)' if label.startswith('S') or label.startswith('F') else 'r (Å)')
+    axis.set_ylabel(label)
+    axis.legend(fontsize=8)
+    return _png(figure)

@@ -26,6 +26,7 @@ __all__ = (
     'element_from_mass',
     'iter_lammps_dump',
     'iter_trajectory',
+    'read_experimental_curve',
     'read_lammps_data',
     'read_structure',
 )
@@ -355,3 +356,28 @@ def iter_trajectory(
         elif check:
             _check_same_atoms(reference, frame, index, path)
         yield frame
+
+
+def read_experimental_curve(path: str | pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
+    """An experimental curve (S(Q), F(Q), T(r), G(r), ...) from a text file: the first two numeric columns are x and
+    y; lines starting with ``#`` and non-numeric header lines are skipped. Returns (x, y) sorted by x."""
+    rows = []
+    with open(path, encoding='utf-8', errors='replace') as handle:
+        for line in handle:
+            parts = line.replace(',', ' ').split()
+            if not parts or parts[0].startswith('#'):
+                continue
+            try:
+                rows.append((float(parts[0]), float(parts[1])))
+            except (ValueError, IndexError):
+                if rows:  # a header is fine; text between data rows is not
+                    raise AnalysisInputError(
+                        f'{path}: line {line.strip()!r} is not two numbers; give x and y in two columns.'
+                    ) from None
+    data = np.array(rows, dtype=float).reshape(-1, 2)
+    if len(data) < 2 or not np.isfinite(data).all():
+        raise AnalysisInputError(
+            f'{path}: found {len(data)} finite data rows; an experimental curve needs at least two x y rows.'
+        )
+    order = np.argsort(data[:, 0], kind='stable')
+    return data[order, 0], data[order, 1]

@@ -40,8 +40,10 @@ __all__ = (
     'edge_sharing',
     'first_minimum',
     'former_former_bonds',
+    'oxidation_state_counts',
     'oxidation_states_from_magmoms',
     'pair_key',
+    'validate_oxidation_bins',
     'qn_speciation',
     'tetrahedral_order',
 )
@@ -52,6 +54,11 @@ ANIONS = ('O', 'S', 'F', 'Cl', 'Se', 'N', 'Br', 'I', 'Te')
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
 #: PBE0 magnetic-moment bins (|m| in μB, lower, upper, oxidation state) for vanadium from the thesis
 THESIS_PBE0_V_BINS = ((0.0, 0.2, 5), (0.8, 1.2, 4), (1.8, 2.2, 3))
+#: iron bins (high spin: Fe3+ d5, Fe2+ d6). Typical of PBE+U and hybrid functionals; the moments depend on the
+#: functional and U, so check a histogram of your own moments and pass ``bins`` when they differ.
+DEFAULT_FE_BINS = ((3.4, 3.95, 2), (3.95, 4.6, 3))
+#: default bins per element for :func:`oxidation_state_counts`
+DEFAULT_OXIDATION_BINS = {'V': THESIS_PBE0_V_BINS, 'Fe': DEFAULT_FE_BINS}
 
 
 def pair_key(a: str, b: str) -> str:
@@ -519,6 +526,41 @@ def oxidation_states_from_magmoms(
     for lower, upper, state in bins:
         states[(moments >= lower) & (moments <= upper)] = state
     return states
+
+
+def validate_oxidation_bins(bins) -> tuple[tuple[float, float, int], ...]:
+    """Bins as ``((lower, upper, state), ...)`` with 0 <= lower < upper and no overlaps; raises otherwise."""
+    try:
+        parsed = tuple((float(lo), float(hi), int(state)) for lo, hi, state in bins)
+    except (TypeError, ValueError) as exc:
+        raise AnalysisInputError(
+            f'oxidation-state bins {bins!r} are not (lower, upper, state) triples ({exc}); give e.g. '
+            '[[0.0, 0.2, 5], [0.8, 1.2, 4], [1.8, 2.2, 3]] (|m| in μB).'
+        ) from exc
+    if not parsed:
+        raise AnalysisInputError('no oxidation-state bins given; give at least one (lower, upper, state) triple.')
+    for lo, hi, state in parsed:
+        if not 0.0 <= lo < hi:
+            raise AnalysisInputError(f'bin ({lo}, {hi}, {state}) needs 0 <= lower < upper (|m| in μB); fix its bounds.')
+    ordered = sorted(parsed)
+    for (lo1, hi1, s1), (lo2, hi2, s2) in zip(ordered, ordered[1:]):
+        if lo2 < hi1:
+            raise AnalysisInputError(
+                f'bins ({lo1}, {hi1}, {s1}) and ({lo2}, {hi2}, {s2}) overlap; make each moment fall in one bin.'
+            )
+    return parsed
+
+
+def oxidation_state_counts(
+    symbols: t.Sequence[str], magmoms: np.ndarray, element: str, bins: t.Sequence[tuple[float, float, int]]
+) -> dict[str, int]:
+    """Atoms of ``element`` in each oxidation state of ``bins`` (keys ``str(state)``) and ``"unassigned"`` (moments in
+    no bin), for one frame with per-atom moments ``magmoms`` (μB; the sign is ignored)."""
+    mask = np.asarray(symbols) == element
+    states = oxidation_states_from_magmoms(np.asarray(magmoms)[mask], bins, unassigned=0)
+    counts = {str(state): int(np.sum(states == state)) for _, _, state in bins}
+    counts['unassigned'] = int(np.sum(states == 0))
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------------- top level

@@ -38,6 +38,7 @@ def trajectory_node_from(traj: dyn.Trajectory) -> TrajectoryData:
     node.set_trajectory(
         symbols=[str(s) for s in traj.symbols], positions=np.asarray(traj.positions, dtype=float),
         stepids=np.arange(traj.n_frames, dtype=int), cells=cells, times=np.asarray(traj.times, dtype=float),
+        pbc=(True, True, True) if cells is not None else (False, False, False),
     )  # fmt: skip
     if traj.images is not None:
         node.set_array('images', np.asarray(traj.images, dtype=np.int32))
@@ -46,9 +47,46 @@ def trajectory_node_from(traj: dyn.Trajectory) -> TrajectoryData:
     return node
 
 
-def trajectory_from_node(node: TrajectoryData, timestep_ps: float | None = None) -> dyn.Trajectory:
+#: frames copied per read when streaming a stored positions array into float32
+_STREAM_FRAMES = 64
+
+
+def _stream_array(node: TrajectoryData, name: str, dtype, memmap_dir: str | None = None) -> np.ndarray:
+    """Array ``name`` of ``node`` as ``dtype``, read from the repository ``.npy`` in blocks of frames: no full-size
+    copy in the stored dtype (float64 positions would be twice the float32 result) and nothing left in the node's
+    array cache. With ``memmap_dir`` the result is an ``np.memmap`` there."""
+    with node.base.repository.open(f'{name}.npy', mode='rb') as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, stored = read_header(handle)
+        if fortran_order or stored.hasobject or not shape:
+            return np.asarray(node.get_array(name), dtype=dtype)
+        if memmap_dir is None:
+            out = np.empty(shape, dtype=dtype)
+        else:
+            import pathlib
+
+            out = np.memmap(pathlib.Path(memmap_dir) / f'{name}.{np.dtype(dtype).name}', dtype=dtype, mode='w+',
+                            shape=shape)  # fmt: skip
+        per_frame = int(np.prod(shape[1:], dtype=np.int64))
+        for start in range(0, shape[0], _STREAM_FRAMES):
+            stop = min(start + _STREAM_FRAMES, shape[0])
+            count = (stop - start) * per_frame
+            block = np.frombuffer(handle.read(count * stored.itemsize), dtype=stored, count=count)
+            out[start:stop] = block.reshape((stop - start, *shape[1:]))
+    if memmap_dir is not None:
+        out.flush()
+    return out
+
+
+def trajectory_from_node(node: TrajectoryData, timestep_ps: float | None = None, memmap: bool | None = None,
+                         memmap_threshold_bytes: int = dyn.MEMMAP_THRESHOLD_BYTES) -> dyn.Trajectory:  # fmt: skip
     """A float32 :class:`~aiida_glassml.analysis.dynamics.Trajectory` of a TrajectoryData.
 
+    Positions (and an ``images`` array of integer image flags, used for unwrapping) are streamed from the
+    repository into float32 (int32), never held as float64. ``memmap``: put them in ``np.memmap`` files in a
+    temporary folder (removed with the Trajectory); ``None`` does so when the float32 positions exceed
+    ``memmap_threshold_bytes``. The ``wrapped`` attribute (default True) says whether positions need unwrapping.
     Times come from the node's ``times`` array (ps) or, failing that, from ``timestep_ps`` per stored frame."""
     arrays = node.get_arraynames()
     if 'times' in arrays:
@@ -66,11 +104,33 @@ def trajectory_from_node(node: TrajectoryData, timestep_ps: float | None = None)
     pbc = node.base.attributes.get('pbc', [True, True, True])
     if pbc is not None and not all(pbc):
         cell = None
-    return dyn.Trajectory(
-        positions=node.get_positions().astype(np.float32), symbols=np.array(node.symbols), times=times, cell=cell,
-        images=node.get_array('images') if 'images' in arrays else None,
-        wrapped=node.base.attributes.get('wrapped', True),
-    )  # fmt: skip
+    shape = node.get_shape('positions')
+    if memmap is None:
+        memmap = int(np.prod(shape, dtype=np.int64)) * 4 > memmap_threshold_bytes
+    folder = None
+    if memmap:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix='glassml-trajectory-')
+    try:
+        positions = _stream_array(node, 'positions', np.float32, folder)
+        images = _stream_array(node, 'images', np.int32, folder) if 'images' in arrays else None
+        traj = dyn.Trajectory(
+            positions=positions, symbols=np.array(node.symbols), times=times, cell=cell, images=images,
+            wrapped=bool(node.base.attributes.get('wrapped', True)),
+        )  # fmt: skip
+    except BaseException:
+        if folder is not None:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if folder is not None:
+        import shutil
+        import weakref
+
+        weakref.finalize(traj, shutil.rmtree, folder, True)
+    return traj
 
 
 # ------------------------------------------------------------------------------------------------ dynamics
@@ -80,7 +140,9 @@ def validate_dynamics_parameters(trajectory: TrajectoryData, parameters: dict | 
     """Check a TrajectoryData and parameters before anything is stored; return the parameters with defaults filled
     in (see :func:`aiida_glassml.analysis.dynamics_summary.fill_dynamics_parameters`)."""
     parameters = dict(parameters or {})
-    return fill_dynamics_parameters(trajectory_from_node(trajectory, parameters.get('timestep_ps')), parameters)
+    traj = trajectory_from_node(trajectory, parameters.get('timestep_ps'))
+    dyn.check_unwrappable(traj)  # a decimated wrapped trajectory fails here, before anything is stored
+    return fill_dynamics_parameters(traj, parameters)
 
 
 @calcfunction

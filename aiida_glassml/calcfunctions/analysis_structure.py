@@ -1,5 +1,6 @@
-"""Calcfunctions storing structure analysis with provenance: results, g(r) and S(Q) arrays with units, and PNG
-figures made from those arrays. The science lives in :mod:`aiida_glassml.analysis`."""
+"""Calcfunctions storing structure analysis with provenance: results, g(r), total and partial S(Q), T(r)/G(r) arrays
+with units, R_χ against an experimental curve, oxidation states from DFT magnetic moments, and PNG figures made
+from the stored arrays. The science lives in :mod:`aiida_glassml.analysis`."""
 
 from __future__ import annotations
 
@@ -10,16 +11,31 @@ from aiida.engine import calcfunction
 from aiida.orm import ArrayData, Dict, SinglefileData, StructureData, XyData
 
 from aiida_glassml.analysis import (
+    DEFAULT_OXIDATION_BINS,
     AnalysisInputError,
     analyse_structure,
     compute_rdf,
     neutron_structure_factor,
+    oxidation_state_counts,
+    partial_structure_factors,
+    r_chi,
+    real_space_functions,
     require_periodic,
+    validate_oxidation_bins,
     xray_structure_factor,
 )
-from aiida_glassml.analysis.figures_structure import rdf_figure, structure_factor_figure
+from aiida_glassml.analysis.figures_structure import (
+    partial_structure_factor_figure,
+    r_chi_figure,
+    rdf_figure,
+    real_space_figure,
+    structure_factor_figure,
+)
+from aiida_glassml.data.training_set import TrainingSetData
 
 ALLOWED_PARAMETERS = ('cutoffs', 'formers', 'anions', 'r_max', 'dr', 'q_max', 'lorch')
+#: model curves R_χ can be computed for: y names of the ``structure_factor`` and ``real_space`` outputs
+R_CHI_QUANTITIES = ('S_neutron', 'S_xray', 'T_neutron', 'G_neutron', 'T_xray', 'G_xray')
 
 
 def _array_name(key: str) -> str:
@@ -45,7 +61,9 @@ def validate_structure_parameters(structure: StructureData, parameters: dict | N
 def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -> dict:
     """Outputs: ``results`` (Dict, see :func:`~aiida_glassml.analysis.analyse_structure`), ``rdf`` (ArrayData:
     ``r`` in Å, ``g_A_B`` partial g(r), ``n_A_B`` running coordination of B around A), ``structure_factor``
-    (XyData: neutron and X-ray S(Q) against Q in Å⁻¹)."""
+    (XyData: neutron and X-ray S(Q) against Q in Å⁻¹), ``partial_structure_factors`` (XyData: Faber–Ziman
+    ``S_A_B`` against Q) and ``real_space`` (XyData against r in Å: neutron- and X-ray-weighted total ``g``,
+    ``T`` = 4πρ₀r g(r) and ``G`` = 4πρ₀r [g(r) − 1] in Å⁻²)."""
     params = parameters.get_dict()
     atoms = structure.get_ase()
     rdf = compute_rdf(atoms, r_max=params.get('r_max'), dr=params['dr'])
@@ -69,7 +87,26 @@ def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -
     sq.set_x(q, 'Q', '1/angstrom')
     sq.set_y([s_neutron, s_xray], ['S_neutron', 'S_xray'], ['dimensionless', 'dimensionless'])
     sq.base.attributes.set('lorch', bool(params['lorch']))
-    return {'results': Dict(results), 'rdf': rdf_node, 'structure_factor': sq}
+    _, partials = partial_structure_factors(rdf, q, lorch=params['lorch'])
+    partial_node = XyData()
+    partial_node.set_x(q, 'Q', '1/angstrom')
+    keys = sorted(partials)
+    partial_node.set_y([partials[k] for k in keys], [f'S_{_array_name(k)}' for k in keys], ['dimensionless'] * len(keys))
+    partial_node.base.attributes.set('pairs', keys)
+    partial_node.base.attributes.set('lorch', bool(params['lorch']))
+    names, values, units = [], [], []
+    for weighting in ('neutron', 'xray'):
+        functions = real_space_functions(rdf, weighting)
+        for key, unit in (('g', 'dimensionless'), ('T', '1/angstrom^2'), ('G', '1/angstrom^2')):
+            names.append(f'{key}_{weighting}')
+            values.append(functions[key])
+            units.append(unit)
+    real_space = XyData()
+    real_space.set_x(rdf.r, 'r', 'angstrom')
+    real_space.set_y(values, names, units)
+    real_space.base.attributes.set('number_density', rdf.number_density)
+    return {'results': Dict(results), 'rdf': rdf_node, 'structure_factor': sq,
+            'partial_structure_factors': partial_node, 'real_space': real_space}  # fmt: skip
 
 
 @calcfunction
@@ -89,11 +126,259 @@ def plot_structure_factor(structure_factor: XyData) -> SinglefileData:
     return SinglefileData(io.BytesIO(structure_factor_figure(q, curves)), filename='structure_factor.png')
 
 
-def run_structure_analysis(structure: StructureData, parameters: dict | None = None) -> dict:
+@calcfunction
+def plot_partial_structure_factors(partial_structure_factors: XyData) -> SinglefileData:
+    """PNG of the Faber–Ziman partial S_ab(Q), stacked."""
+    _, q, _ = partial_structure_factors.get_x()
+    curves = {name.removeprefix('S_').replace('_', '-'): values for name, values, _ in partial_structure_factors.get_y()}
+    png = partial_structure_factor_figure(np.asarray(q), curves)
+    return SinglefileData(io.BytesIO(png), filename='partial_structure_factors.png')
+
+
+@calcfunction
+def plot_real_space(real_space: XyData) -> SinglefileData:
+    """PNG of the neutron- and X-ray-weighted T(r)."""
+    _, r, _ = real_space.get_x()
+    curves = {name: values for name, values, _ in real_space.get_y() if name.startswith('T_')}
+    png = real_space_figure(np.asarray(r), curves, 'T(r) (Å$^{-2}$)')
+    return SinglefileData(io.BytesIO(png), filename='real_space.png')
+
+
+# ------------------------------------------------------------------------------------------------ R_χ
+
+
+def _xy_curve(node: XyData, name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    _, x, _ = node.get_x()
+    curves = {y_name: y for y_name, y, _ in node.get_y()}
+    return np.asarray(x, dtype=float), np.asarray(curves[name] if name else next(iter(curves.values())), dtype=float)
+
+
+def experimental_curve_node(x, y, quantity: str, source: str | None = None) -> XyData:
+    """An unstored XyData of an experimental curve (x in Å⁻¹ for S(Q)/F(Q), Å for T(r)/G(r))."""
+    node = XyData()
+    unit = '1/angstrom' if quantity.startswith(('S', 'F')) else 'angstrom'
+    node.set_x(np.asarray(x, dtype=float), 'Q' if unit == '1/angstrom' else 'r', unit)
+    node.set_y([np.asarray(y, dtype=float)], [quantity], ['dimensionless' if quantity.startswith('S') else 'arb'])
+    if source:
+        node.base.attributes.set('source', str(source))
+    return node
+
+
+def r_chi_model_span(structure: StructureData, structure_parameters: dict, quantity: str) -> tuple[float, float]:
+    """The x span of the model curve ``quantity`` that :func:`analyse_structure_calcfunction` will compute with
+    (validated) ``structure_parameters``: Q in Å⁻¹ for S(Q), r (bin centres) in Å for T(r)/G(r)."""
+    from aiida_glassml.analysis import perpendicular_widths
+
+    if quantity.startswith('S_'):
+        return 0.3, float(structure_parameters['q_max'])
+    dr = float(structure_parameters['dr'])
+    r_max = structure_parameters.get('r_max')
+    if r_max is None:
+        half_width = 0.5 * float(perpendicular_widths(structure.get_ase().cell).min())
+        r_max = min(float(np.floor(half_width / dr + 1e-9) * dr), half_width)
+    n_bins = int(round(float(r_max) / dr))
+    return 0.5 * dr, (n_bins - 0.5) * dr
+
+
+def validate_r_chi_parameters(
+    experimental: XyData, parameters: dict | None, model_span: tuple[float, float] | None = None
+) -> dict:
+    """Check the experimental curve and ``{'quantity', 'x_range'}`` before anything is stored; with ``model_span``
+    (see :func:`r_chi_model_span`) also that the range lies on the model curve."""
+    parameters = dict(parameters or {})
+    unknown = sorted(set(parameters) - {'quantity', 'x_range'})
+    if unknown:
+        raise AnalysisInputError(f'unknown R_chi parameters {unknown}; allowed are ["quantity", "x_range"].')
+    parameters.setdefault('quantity', 'S_neutron')
+    parameters.setdefault('x_range', None)
+    if parameters['quantity'] not in R_CHI_QUANTITIES:
+        raise AnalysisInputError(
+            f'R_chi quantity {parameters["quantity"]!r} is not computed; choose one of {list(R_CHI_QUANTITIES)}.'
+        )
+    try:
+        x, y = _xy_curve(experimental)
+    except (AttributeError, KeyError, StopIteration) as exc:
+        raise AnalysisInputError(
+            f'the experimental curve has no x/y arrays ({exc}); build it with `experimental_curve_node(x, y, ...)`.'
+        ) from exc
+    if x.size < 2 or x.shape != y.shape or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise AnalysisInputError('the experimental curve needs at least two finite (x, y) points of equal length.')
+    if parameters['x_range'] is not None:
+        lo, hi = (float(v) for v in parameters['x_range'])
+        if not lo < hi:
+            raise AnalysisInputError(f'R_chi range {lo}–{hi} is empty; give LOWER < UPPER.')
+        if ((x >= lo) & (x <= hi)).sum() < 2:
+            raise AnalysisInputError(
+                f'fewer than two experimental points lie in {lo}–{hi} (data span {x.min():g}–{x.max():g}); widen '
+                'or move the range.'
+            )
+        parameters['x_range'] = [lo, hi]
+    if model_span is not None:
+        m_lo, m_hi = model_span
+        lo, hi = parameters['x_range'] or (max(x.min(), m_lo), min(x.max(), m_hi))
+        if lo < m_lo - 1e-9 or hi > m_hi + 1e-9:
+            raise AnalysisInputError(
+                f'R_chi range {lo:g}–{hi:g} reaches outside the model {parameters["quantity"]} ({m_lo:g}–{m_hi:g}); '
+                'narrow the range (--q-range / x_range), or raise q_max / r_max.'
+            )
+        if ((x >= lo) & (x <= hi)).sum() < 2:
+            raise AnalysisInputError(
+                f'fewer than two experimental points lie where the model {parameters["quantity"]} is computed '
+                f'({m_lo:g}–{m_hi:g}); check the curve\'s units (Q in 1/Å, r in Å) and the quantity.'
+            )
+    return parameters
+
+
+def model_output_for(quantity: str) -> str:
+    """Name of the :func:`analyse_structure_calcfunction` output holding ``quantity``."""
+    return 'structure_factor' if quantity.startswith('S_') else 'real_space'
+
+
+@calcfunction
+def r_chi_calcfunction(model: XyData, experimental: XyData, parameters: Dict) -> Dict:
+    """Wright's R_χ of the ``quantity`` curve of ``model`` (``structure_factor`` or ``real_space`` of
+    :func:`analyse_structure_calcfunction`) against ``experimental`` over ``x_range``."""
+    params = parameters.get_dict()
+    x_model, y_model = _xy_curve(model, params['quantity'])
+    x_exp, y_exp = _xy_curve(experimental)
+    lo, hi = params['x_range'] or (max(x_exp.min(), x_model.min()), min(x_exp.max(), x_model.max()))
+    value = r_chi(x_model, y_model, x_exp, y_exp, (lo, hi))
+    n_points = int(((x_exp >= lo) & (x_exp <= hi)).sum())
+    return Dict({'r_chi': value, 'quantity': params['quantity'], 'x_range': [float(lo), float(hi)],
+                 'x_unit': model.get_x()[2], 'n_points': n_points})  # fmt: skip
+
+
+@calcfunction
+def plot_r_chi(model: XyData, experimental: XyData, r_chi: Dict) -> SinglefileData:
+    """Model against experiment with the R_χ range shaded."""
+    data = r_chi.get_dict()
+    x_model, y_model = _xy_curve(model, data['quantity'])
+    x_exp, y_exp = _xy_curve(experimental)
+    png = r_chi_figure(x_model, y_model, x_exp, y_exp, tuple(data['x_range']), data['r_chi'], data['quantity'])
+    return SinglefileData(io.BytesIO(png), filename='r_chi.png')
+
+
+def check_r_chi_range(model: XyData, experimental: XyData, parameters: dict) -> None:
+    """Raise :class:`AnalysisInputError` if R_χ cannot be computed on the model's grid (before storing it)."""
+    x_model, y_model = _xy_curve(model, parameters['quantity'])
+    x_exp, y_exp = _xy_curve(experimental)
+    r_chi(x_model, y_model, x_exp, y_exp, parameters['x_range'])
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def run_structure_analysis(
+    structure: StructureData,
+    parameters: dict | None = None,
+    experimental: XyData | None = None,
+    r_chi_parameters: dict | None = None,
+) -> dict:
     """Validate, then run the analysis and the figures. Returns the output nodes: results, rdf, structure_factor,
-    rdf_figure, structure_factor_figure. Bad input raises before anything is stored."""
+    partial_structure_factors, real_space and their figures; with ``experimental`` also r_chi and r_chi_figure.
+    Bad input raises before anything is stored."""
     parameters = validate_structure_parameters(structure, parameters)
+    if experimental is not None:
+        quantity = (r_chi_parameters or {}).get('quantity', 'S_neutron')
+        span = r_chi_model_span(structure, parameters, quantity)
+        r_chi_parameters = validate_r_chi_parameters(experimental, r_chi_parameters, span)
     outputs = dict(analyse_structure_calcfunction(structure, Dict(parameters)))
     outputs['rdf_figure'] = plot_rdf(outputs['rdf'])
     outputs['structure_factor_figure'] = plot_structure_factor(outputs['structure_factor'])
+    outputs['partial_structure_factors_figure'] = plot_partial_structure_factors(outputs['partial_structure_factors'])
+    outputs['real_space_figure'] = plot_real_space(outputs['real_space'])
+    if experimental is not None:
+        outputs.update(run_r_chi(outputs[model_output_for(r_chi_parameters['quantity'])], experimental,
+                                 r_chi_parameters))  # fmt: skip
     return outputs
+
+
+def run_r_chi(model: XyData, experimental: XyData, parameters: dict) -> dict:
+    """R_χ and its figure; the range is checked against the model grid before the experimental curve is stored."""
+    check_r_chi_range(model, experimental, parameters)
+    r_chi_node = r_chi_calcfunction(model, experimental, Dict(parameters))
+    return {'r_chi': r_chi_node, 'r_chi_figure': plot_r_chi(model, experimental, r_chi_node)}
+
+
+# ------------------------------------------------------------------------------------------------ oxidation states
+
+
+def validate_oxidation_parameters(training_set: TrainingSetData, parameters: dict | None) -> dict:
+    """Check a training set with magnetic moments and ``{'element', 'bins'}``; fill defaults (V: the thesis PBE0
+    bins, Fe: :data:`~aiida_glassml.analysis.structure.DEFAULT_FE_BINS`). Raises before anything is stored."""
+    parameters = dict(parameters or {})
+    unknown = sorted(set(parameters) - {'element', 'bins'})
+    if unknown:
+        raise AnalysisInputError(f'unknown oxidation-state parameters {unknown}; allowed are ["element", "bins"].')
+    if not isinstance(training_set, TrainingSetData):
+        raise AnalysisInputError(f'expected a TrainingSetData, got {type(training_set).__name__}.')
+    frameset = training_set.get_frameset()
+    if not frameset.has_magmoms.any():
+        raise AnalysisInputError(
+            f'TrainingSetData<{training_set.pk}> has no magnetic moments in any frame; label the frames with a '
+            'spin-polarised DFT calculation that writes per-atom moments (e.g. CP2K Mulliken spin, VASP MAGMOM).'
+        )
+    elements = frameset.elements
+    element = parameters.get('element')
+    if element is None:
+        element = next((e for e in DEFAULT_OXIDATION_BINS if e in elements), None)
+        if element is None:
+            raise AnalysisInputError(
+                f'no element with default bins ({sorted(DEFAULT_OXIDATION_BINS)}) among {elements}; give '
+                'parameters["element"] and parameters["bins"].'
+            )
+    if element not in elements:
+        raise AnalysisInputError(f'element {element!r} is not in the training set ({elements}); choose one of them.')
+    bins = parameters.get('bins')
+    if bins is None:
+        if element not in DEFAULT_OXIDATION_BINS:
+            raise AnalysisInputError(
+                f'no default magnetic-moment bins for {element}; give parameters["bins"] as [[lower, upper, state], '
+                '...] (|m| in μB).'
+            )
+        bins = DEFAULT_OXIDATION_BINS[element]
+    parameters['element'] = element
+    parameters['bins'] = [list(b) for b in validate_oxidation_bins(bins)]
+    return parameters
+
+
+@calcfunction
+def oxidation_states_calcfunction(training_set: TrainingSetData, parameters: Dict) -> dict:
+    """Oxidation states of ``element`` per frame from |magnetic moment| bins. Outputs ``oxidation_states`` (Dict:
+    element, bins, per-frame counts ``{state: n, "unassigned": n}`` or None for frames without moments, totals) and
+    ``oxidation_state_counts`` (ArrayData: ``counts`` (n_frames, n_columns), ``has_magmoms``, attribute
+    ``columns``)."""
+    from ase.data import chemical_symbols
+
+    params = parameters.get_dict()
+    frameset = training_set.get_frameset()
+    bins = [tuple(b) for b in params['bins']]
+    columns = [str(state) for _, _, state in bins] + ['unassigned']
+    offsets = frameset.offsets
+    per_frame, rows = [], np.zeros((frameset.n_frames, len(columns)), dtype=int)
+    for index in range(frameset.n_frames):
+        if not frameset.has_magmoms[index]:
+            per_frame.append(None)
+            continue
+        sl = slice(offsets[index], offsets[index + 1])
+        symbols = [chemical_symbols[z] for z in frameset.numbers[sl]]
+        counts = oxidation_state_counts(symbols, frameset.magmoms[sl], params['element'], bins)
+        per_frame.append(counts)
+        rows[index] = [counts[c] for c in columns]
+    totals = {c: int(rows[:, k].sum()) for k, c in enumerate(columns)}
+    array = ArrayData()
+    array.set_array('counts', rows)
+    array.set_array('has_magmoms', np.asarray(frameset.has_magmoms, dtype=bool))
+    array.base.attributes.set('columns', columns)
+    array.base.attributes.set('element', params['element'])
+    summary = {
+        'element': params['element'], 'bins': params['bins'], 'states': columns[:-1], 'per_frame': per_frame,
+        'totals': totals, 'frames_without_magmoms': [i for i, c in enumerate(per_frame) if c is None],
+    }  # fmt: skip
+    return {'oxidation_states': Dict(summary), 'oxidation_state_counts': array}
+
+
+def run_oxidation_states(training_set: TrainingSetData, parameters: dict | None = None) -> dict:
+    """Validate, then count oxidation states per frame; bad input raises before anything is stored."""
+    parameters = validate_oxidation_parameters(training_set, parameters)
+    return dict(oxidation_states_calcfunction(training_set, Dict(parameters)))

@@ -32,21 +32,37 @@ def _parse_cutoffs(values) -> dict:
 @click.option('--cutoff', 'cutoffs', multiple=True, help='Bond cutoff override, e.g. --cutoff Fe-O=2.7 (repeatable).')
 @click.option('--formers', default='P,Fe', show_default=True, help='Network formers, comma separated.')
 @click.option('--anions', default='O,S', show_default=True, help='Anions, comma separated.')
+@click.option('--experimental', type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path), default=None,
+              help='Experimental curve (two columns x y) to compute R_chi against.')
+@click.option('--quantity', type=click.Choice(['S_neutron', 'S_xray', 'T_neutron', 'G_neutron', 'T_xray', 'G_xray']),
+              default='S_neutron', show_default=True, help='Which model curve --experimental is (Q in 1/Å, r in Å).')
+@click.option('--q-range', 'x_range', type=(float, float), default=None,
+              help='R_chi range LOWER UPPER (Q in 1/Å, or r in Å for T/G; default: the overlap of both curves).')
 @click.option('--json', 'as_json', is_flag=True, help='Print the results as one JSON object.')
-@click.option('--store', is_flag=True, help='Store structure, results, g(r), S(Q) and figures in the profile.')
-def analyse_structure_command(path, file_format, cutoffs, formers, anions, as_json, store):
-    """Structure summary of one glass: density, bond cutoffs, coordination, bridging, Qⁿ, edge sharing."""
-    from aiida_glassml.analysis import AnalysisInputError, analyse_structure, read_structure
+@click.option('--store', is_flag=True,
+              help='Store structure, results, g(r), S(Q), partial S(Q), T(r)/G(r), R_chi and figures in the profile.')
+def analyse_structure_command(path, file_format, cutoffs, formers, anions, experimental, quantity, x_range, as_json,
+                              store):  # fmt: skip
+    """Structure summary of one glass: density, bond cutoffs, coordination, bridging, Qⁿ, edge sharing; with
+    --experimental also Wright's R_chi of the model S(Q) or T(r)/G(r) against an experimental curve."""
+    from aiida_glassml.analysis import AnalysisInputError, analyse_structure, read_experimental_curve, read_structure
 
+    if x_range is not None and experimental is None:
+        fail('--q-range needs --experimental FILE (the curve to compute R_chi against).')
     cutoff_map = _parse_cutoffs(cutoffs)
     former_list = [f.strip() for f in formers.split(',') if f.strip()]
     anion_list = [a.strip() for a in anions.split(',') if a.strip()]
+    r_chi_parameters = {'quantity': quantity, 'x_range': list(x_range) if x_range else None}
     try:
         atoms = read_structure(path, format=file_format)
+        curve = read_experimental_curve(experimental) if experimental else None
         if store:
-            results, pks = _store(atoms, cutoff_map, former_list, anion_list, path)
+            results, pks = _store(atoms, cutoff_map, former_list, anion_list, path, curve, r_chi_parameters,
+                                  experimental)  # fmt: skip
         else:
             results, pks = analyse_structure(atoms, cutoff_map, former_list, anion_list), None
+            if curve is not None:
+                results['r_chi'] = _r_chi(atoms, curve, r_chi_parameters)
     except (AnalysisInputError, OSError) as exc:
         fail(f'{path}: {exc}')
     if pks:
@@ -61,11 +77,39 @@ def analyse_structure_command(path, file_format, cutoffs, formers, anions, as_js
     click.echo('bridging (per A): ' + ', '.join(f'{k} {v:.3f}' for k, v in results['bridging'].items()))
     for former, fractions in results['qn'].items():
         click.echo(f'Q^n {former}: ' + ', '.join(f'Q{n} {v:.3f}' for n, v in sorted(fractions.items())))
+    if 'r_chi' in results:
+        entry = results['r_chi']
+        click.echo(f'R_chi({entry["quantity"]}) = {entry["r_chi"]:.4f} over {entry["x_range"][0]:g}-'
+                   f'{entry["x_range"][1]:g} ({entry["n_points"]} experimental points)')  # fmt: skip
     if pks:
         click.echo('stored: ' + ', '.join(f'{k}<{v}>' for k, v in pks.items()))
 
 
-def _store(atoms, cutoffs, formers, anions, path):
+def _r_chi(atoms, curve, parameters: dict) -> dict:
+    """R_chi without the profile, with the same grids as the stored analysis."""
+    import numpy as np
+
+    from aiida_glassml.analysis import compute_rdf, neutron_structure_factor, r_chi, real_space_functions
+    from aiida_glassml.analysis import xray_structure_factor
+
+    quantity = parameters['quantity']
+    rdf = compute_rdf(atoms, dr=0.02)
+    if quantity.startswith('S_'):
+        x_model = np.arange(0.3, 20.0 + 1e-9, 0.02)
+        compute = neutron_structure_factor if quantity == 'S_neutron' else xray_structure_factor
+        _, y_model = compute(rdf, x_model)
+    else:
+        kind, weighting = quantity.split('_')
+        functions = real_space_functions(rdf, weighting)
+        x_model, y_model = functions['r'], functions[kind]
+    x_exp, y_exp = curve
+    lo, hi = parameters['x_range'] or (max(x_exp.min(), x_model.min()), min(x_exp.max(), x_model.max()))
+    value = r_chi(x_model, y_model, x_exp, y_exp, (lo, hi))
+    return {'r_chi': value, 'quantity': quantity, 'x_range': [float(lo), float(hi)],
+            'n_points': int(((x_exp >= lo) & (x_exp <= hi)).sum())}  # fmt: skip
+
+
+def _store(atoms, cutoffs, formers, anions, path, curve=None, r_chi_parameters=None, curve_path=None):
     from aiida import load_profile
     from aiida.manage import get_manager
 
@@ -76,13 +120,22 @@ def _store(atoms, cutoffs, formers, anions, path):
             fail(f'--store needs an AiiDA profile ({exc}); pass -p PROFILE or run `verdi presto`.')
     from aiida.orm import StructureData
 
-    from aiida_glassml.calcfunctions.analysis_structure import run_structure_analysis, validate_structure_parameters
+    from aiida_glassml.calcfunctions import analysis_structure as cfs
 
     structure = StructureData(ase=atoms)
     structure.label = path.name
     parameters = {'cutoffs': cutoffs, 'formers': formers, 'anions': anions}
-    validate_structure_parameters(structure, parameters)  # before storing anything
+    filled = cfs.validate_structure_parameters(structure, parameters)  # before storing anything
+    experimental = None
+    if curve is not None:
+        experimental = cfs.experimental_curve_node(*curve, r_chi_parameters['quantity'], source=curve_path.name)
+        span = cfs.r_chi_model_span(structure, filled, r_chi_parameters['quantity'])
+        cfs.validate_r_chi_parameters(experimental, r_chi_parameters, span)
     structure.store()
-    outputs = run_structure_analysis(structure, parameters)
+    outputs = cfs.run_structure_analysis(structure, parameters, experimental, r_chi_parameters)
     pks = {'structure': structure.pk, **{key: node.pk for key, node in outputs.items()}}
-    return outputs['results'].get_dict(), pks
+    results = outputs['results'].get_dict()
+    if 'r_chi' in outputs:
+        results['r_chi'] = outputs['r_chi'].get_dict()
+        pks['experimental'] = experimental.pk
+    return results, pks

@@ -47,10 +47,13 @@ def _type_map(value: str | None) -> dict | None:
               help='LAMMPS type to element, e.g. 1=Fe,2=Na,3=O,4=P (dumps without elements).')  # fmt: skip
 @click.option('--data-file', type=click.Path(exists=True, dir_okay=False), default=None,
               help='LAMMPS data file whose Masses map dump types to elements.')  # fmt: skip
+@click.option('--memmap/--no-memmap', default=None,
+              help='Stream frames into a float32 memory map in a temporary folder instead of memory (default: for '
+                   'files over 256 MiB).')  # fmt: skip
 @click.option('--json', 'as_json', is_flag=True, help='Print the results as one JSON object.')
 @click.option('--store', is_flag=True, help='Store the trajectories and run GlassAnalysisWorkChain (with figures).')
 def analyse_trajectory_command(paths, file_format, timestep_ps, temperatures, species, fit_window, van_hove_times, hops,
-                               t_min, stride, type_map, data_file, as_json, store):  # fmt: skip
+                               t_min, stride, type_map, data_file, memmap, as_json, store):  # fmt: skip
     """Ion dynamics of one or more trajectories; several files at different -T give an Arrhenius fit."""
     from aiida_glassml.analysis import AnalysisInputError
     from aiida_glassml.analysis import dynamics as dyn
@@ -77,7 +80,7 @@ def analyse_trajectory_command(paths, file_format, timestep_ps, temperatures, sp
     try:
         for number, path in enumerate(paths):
             label = path.stem if path.stem not in trajectories else f'{path.stem}_{number}'
-            traj = dyn.read_trajectory(path, file_format, timestep_ps, step=stride, **reader)
+            traj = dyn.read_trajectory(path, file_format, timestep_ps, step=stride, memmap=memmap, **reader)
             own = dict(parameters)
             if temperatures:
                 own['temperature'] = temperatures[number]

@@ -1,11 +1,12 @@
 """``GlassAnalysisWorkChain`` (entry point ``glassml.analysis``): the standard analysis of a glass and/or of MD
 trajectories at a series of temperatures, with figures.
 
-* ``structure`` (StructureData): g(r), S(Q) (structure engineer's calcfunctions), bond angles and rings, with
-  figures of each.
+* ``structure`` (StructureData): g(r), total and Faber–Ziman partial S(Q), T(r)/G(r), bond angles and rings, with
+  figures of each; with ``experimental`` (XyData) also R_χ against it.
 * ``trajectories`` (TrajectoryData per label) with ``temperatures`` (Float per the same labels): MSD, D, σ_NE,
-  van Hove, α2 and, if asked, fast/slow g(r) and hops per temperature; with two or more temperatures an
-  Arrhenius fit of D.
+  van Hove, α2 and, if asked, fast/slow g(r) and hops per trajectory; with two or more distinct temperatures an
+  Arrhenius fit of D. Replicas at one temperature are analysed each on its own.
+* ``training_set`` (TrainingSetData with magnetic moments): oxidation states per frame from moment bins.
 
 Every figure is a SinglefileData made by a calcfunction from the stored data behind it, so provenance leads from
 each PNG back to the input structure or trajectory. All inputs are checked by the spec validator, before anything
@@ -18,6 +19,7 @@ from aiida import orm
 from aiida.engine import WorkChain, if_
 
 from aiida_glassml.analysis import AnalysisInputError
+from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.protocols import ProtocolMixin
 
 
@@ -25,15 +27,33 @@ def _validate_inputs(inputs, _):
     structure = inputs.get('structure')
     trajectories = inputs.get('trajectories', {})
     temperatures = inputs.get('temperatures', {})
-    if structure is None and not trajectories:
-        return 'give a `structure` and/or `trajectories` (with `temperatures`); there is nothing to analyse.'
+    training_set = inputs.get('training_set')
+    if structure is None and not trajectories and training_set is None:
+        return (
+            'give a `structure`, `trajectories` (with `temperatures`) and/or a `training_set`; there is nothing to '
+            'analyse.'
+        )
     try:
+        if 'experimental' in inputs and structure is None:
+            return '`experimental` (for R_chi) needs a `structure` to compare with; give one or drop `experimental`.'
         if structure is not None:
             from aiida_glassml.calcfunctions.analysis import validate_structure_extra_parameters
-            from aiida_glassml.calcfunctions.analysis_structure import validate_structure_parameters
+            from aiida_glassml.calcfunctions.analysis_structure import (
+                r_chi_model_span,
+                validate_r_chi_parameters,
+                validate_structure_parameters,
+            )
 
-            validate_structure_parameters(structure, _dict(inputs.get('structure_parameters')))
+            filled = validate_structure_parameters(structure, _dict(inputs.get('structure_parameters')))
             validate_structure_extra_parameters(structure, _dict(inputs.get('network_parameters')))
+            if 'experimental' in inputs:
+                given = _dict(inputs.get('r_chi_parameters'))
+                span = r_chi_model_span(structure, filled, given.get('quantity', 'S_neutron'))
+                validate_r_chi_parameters(inputs['experimental'], given, span)
+        if training_set is not None:
+            from aiida_glassml.calcfunctions.analysis_structure import validate_oxidation_parameters
+
+            validate_oxidation_parameters(training_set, _dict(inputs.get('oxidation_parameters')))
         if trajectories:
             from aiida_glassml.calcfunctions.analysis import validate_dynamics_parameters
 
@@ -45,7 +65,7 @@ def _validate_inputs(inputs, _):
             parameters = _dict(inputs.get('dynamics_parameters'))
             for label, node in trajectories.items():
                 validate_dynamics_parameters(node, {**parameters, 'temperature': float(temperatures[label].value)})
-            if 'arrhenius_parameters' in inputs or len(trajectories) > 1:
+            if 'arrhenius_parameters' in inputs:  # replicas at one temperature need no fit
                 values = sorted({float(t.value) for t in temperatures.values()})
                 if len(values) < 2:
                     return (
@@ -89,30 +109,51 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
                    help='Parameters of the dynamics analysis, shared by all temperatures (see '
                         '`validate_dynamics_parameters`).')  # fmt: skip
         spec.input('arrhenius_parameters', valid_type=orm.Dict, required=False,
-                   help='Arrhenius options: species, t_min (K, fit only T >= t_min).')  # fmt: skip
+                   help='Arrhenius options: species, t_min (K, fit only T >= t_min). Needs two or more distinct '
+                        'temperatures; without it a temperature series is still fitted with the defaults.')  # fmt: skip
+        spec.input('experimental', valid_type=orm.XyData, required=False,
+                   help='Experimental curve (S(Q) against Q in 1/Å, or T(r)/G(r) against r in Å) for R_chi.')
+        spec.input('r_chi_parameters', valid_type=orm.Dict, required=False,
+                   help='R_chi options: quantity (S_neutron, S_xray, T_neutron, G_neutron, T_xray, G_xray), '
+                        'x_range [lower, upper].')  # fmt: skip
+        spec.input('training_set', valid_type=TrainingSetData, required=False,
+                   help='DFT frames with per-atom magnetic moments, for oxidation states.')
+        spec.input('oxidation_parameters', valid_type=orm.Dict, required=False,
+                   help='Oxidation-state options: element, bins [[lower, upper, state], ...] (|m| in μB).')
         spec.inputs.validator = _validate_inputs
         spec.outline(
             cls.setup,
             if_(cls.has_structure)(cls.analyse_structure, cls.analyse_network),
             if_(cls.has_trajectories)(cls.analyse_dynamics, if_(cls.has_temperature_series)(cls.fit_arrhenius)),
+            if_(cls.has_training_set)(cls.assign_oxidation_states),
             cls.finalize,
         )
         spec.output_namespace('structure', dynamic=True, help='Structure results, arrays and figures.')
         spec.output_namespace('dynamics', dynamic=True, help='Per trajectory label: results, arrays and figures.')
         spec.output_namespace('arrhenius', dynamic=True, help='Arrhenius fit, its data and figure.')
+        spec.output_namespace('oxidation', dynamic=True, help='Oxidation states per frame of the training set.')
         spec.exit_code(
             320, 'ERROR_NO_ARRHENIUS_FIT',
             message='no species was diffusive at two or more temperatures, so no Arrhenius fit: {reason}',
         )  # fmt: skip
+        spec.exit_code(
+            321, 'ERROR_R_CHI_RANGE',
+            message='R_chi cannot be computed on the model grid: {reason}',
+        )  # fmt: skip
 
     @classmethod
     def get_builder_from_protocol(cls, structure=None, trajectories=None, temperatures=None, protocol=None,
-                                  overrides=None, **_):  # fmt: skip
+                                  overrides=None, experimental=None, training_set=None, **_):  # fmt: skip
         """A builder from a protocol of ``analysis.yaml``. ``trajectories``: {label: TrajectoryData};
-        ``temperatures``: {label: K} for the same labels. Parts without their input (no structure, no trajectories)
-        are left out; the Arrhenius parameters only with two or more temperatures."""
+        ``temperatures``: {label: K} for the same labels; ``experimental``: XyData for R_chi against ``structure``;
+        ``training_set``: TrainingSetData with magnetic moments, for oxidation states. Parts without their input are
+        left out; the Arrhenius parameters only with two or more distinct temperatures."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
+        if experimental is not None:
+            builder.experimental = experimental
+        if training_set is not None:
+            builder.training_set = training_set
         if structure is not None:
             builder.structure = structure
             builder.structure_parameters = orm.Dict(inputs['structure_parameters'])
@@ -137,13 +178,27 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
     def has_temperature_series(self):
         return len({float(t.value) for t in self.inputs.temperatures.values()}) > 1
 
-    def analyse_structure(self):
-        from aiida_glassml.calcfunctions.analysis_structure import run_structure_analysis
+    def has_training_set(self):
+        return 'training_set' in self.inputs
 
-        self.report(f'analysing structure {self.inputs.structure.get_formula()}: g(r), S(Q)')
-        outputs = run_structure_analysis(self.inputs.structure, _dict(self.inputs.get('structure_parameters')))
+    def analyse_structure(self):
+        from aiida_glassml.calcfunctions import analysis_structure as cfs
+
+        self.report(f'analysing structure {self.inputs.structure.get_formula()}: g(r), S(Q), partial S(Q), T(r)/G(r)')
+        outputs = cfs.run_structure_analysis(self.inputs.structure, _dict(self.inputs.get('structure_parameters')))
         for key, node in outputs.items():
             self.out(f'structure.{key}', node)
+        if 'experimental' in self.inputs:
+            given = _dict(self.inputs.get('r_chi_parameters'))
+            parameters = cfs.validate_r_chi_parameters(self.inputs.experimental, given)
+            model = outputs[cfs.model_output_for(parameters['quantity'])]
+            try:
+                r_chi = cfs.run_r_chi(model, self.inputs.experimental, parameters)
+            except AnalysisInputError as exc:
+                return self.exit_codes.ERROR_R_CHI_RANGE.format(reason=str(exc))
+            self.report(f'R_chi({parameters["quantity"]}) = {r_chi["r_chi"]["r_chi"]:.4f}')
+            for key, node in r_chi.items():
+                self.out(f'structure.{key}', node)
 
     def analyse_network(self):
         from aiida_glassml.calcfunctions import analysis as cf
@@ -202,6 +257,16 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
                 f'{name}: Ea = {fit["Ea_eV"]:.3f} ± {fit["Ea_err_eV"]:.3f} eV, D0 = {fit["D0_cm2_s"]:.2e} cm²/s'
             )
         self.out('arrhenius.figure', cf.plot_arrhenius(outputs['arrhenius_data']))
+
+    def assign_oxidation_states(self):
+        from aiida_glassml.calcfunctions.analysis_structure import run_oxidation_states
+
+        outputs = run_oxidation_states(self.inputs.training_set, _dict(self.inputs.get('oxidation_parameters')))
+        summary = outputs['oxidation_states'].get_dict()
+        self.report(f'oxidation states of {summary["element"]} over {len(summary["per_frame"])} frames: '
+                    f'{summary["totals"]}')  # fmt: skip
+        for key, node in outputs.items():
+            self.out(f'oxidation.{key}', node)
 
     def finalize(self):
         self.report('glass analysis finished')

@@ -3,6 +3,8 @@ Arrhenius fit back to the known Ea, figures with provenance back to the inputs, 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -26,14 +28,46 @@ def trajectory_nodes(aiida_profile, make_glass_trajectory):
     }
 
 
+def _magnetic_training_set():
+    """Two DFT-like frames whose four V atoms carry moments 0.1, 1.0, 2.0 and 1.0 μB (V5+, V4+, V3+, V4+)."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_glassml.data.training_set import TrainingSetData
+
+    frames = []
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        atoms = Atoms(['V'] * 4 + ['O'] * 4, positions=rng.random((8, 3)) * 6.0, cell=[6, 6, 6], pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=-30.0, forces=rng.normal(size=(8, 3)),
+                                           magmoms=[0.1, -1.0, 2.0, 1.0, 0, 0, 0, 0])  # fmt: skip
+        frames.append(atoms)
+    return TrainingSetData.from_atoms(frames)
+
+
 @pytest.fixture(scope='module')
-def finished(aiida_profile, glass_atoms, trajectory_nodes):
+def experimental_sq(glass_atoms):
+    """The model's own neutron S(Q) × 1.1 on Q = 1–15 Å⁻¹ (R_χ = 0.1/1.1 against the model)."""
+    from aiida_glassml.analysis import compute_rdf, neutron_structure_factor
+    from aiida_glassml.calcfunctions.analysis_structure import experimental_curve_node
+
+    q = np.arange(0.3, 20.0 + 1e-9, 0.02)
+    _, s = neutron_structure_factor(compute_rdf(glass_atoms, dr=0.02), q)
+    mask = (q > 0.99) & (q < 15.01)
+    return experimental_curve_node(q[mask], 1.1 * s[mask], 'S_neutron')
+
+
+@pytest.fixture(scope='module')
+def finished(aiida_profile, glass_atoms, trajectory_nodes, experimental_sq):
     from aiida.engine import run_get_node
     from aiida.orm import Dict, Float, StructureData
 
     from aiida_glassml.workflows.analysis import GlassAnalysisWorkChain
 
     inputs = {
+        'experimental': experimental_sq,
+        'r_chi_parameters': Dict({'quantity': 'S_neutron', 'x_range': [2.0, 12.0]}),
+        'training_set': _magnetic_training_set(),
         'structure': StructureData(ase=glass_atoms),
         'network_parameters': Dict({'triplets': ['O-P-O', 'O-Fe-O', 'P-O-Fe'], 'max_ring_size': 12, 'ring_species': 'Na'}),
         'trajectories': trajectory_nodes,
@@ -51,7 +85,8 @@ def test_workchain_finishes_with_all_figures(finished):
     results, node, _ = finished
     assert node.is_finished_ok, node.exit_status
     structure = results['structure']
-    for key in ('rdf_figure', 'structure_factor_figure', 'bond_angles_figure', 'ring_sizes_figure'):
+    for key in ('rdf_figure', 'structure_factor_figure', 'bond_angles_figure', 'ring_sizes_figure',
+                'partial_structure_factors_figure', 'real_space_figure', 'r_chi_figure'):  # fmt: skip
         assert structure[key].filename.endswith('.png')
         with structure[key].open(mode='rb') as handle:
             assert handle.read(8) == b'\x89PNG\r\n\x1a\n'
@@ -59,8 +94,14 @@ def test_workchain_finishes_with_all_figures(finished):
         for key in ('msd_figure', 'van_hove_figure', 'alpha2_figure', 'mobility_rdf_figure'):
             assert results['dynamics'][label][key].filename.endswith('.png')
     assert results['arrhenius']['figure'].filename.endswith('.png')
+    assert structure['r_chi']['r_chi'] == pytest.approx(0.1 / 1.1, rel=1e-9)
+    assert {name for name, _, _ in structure['real_space'].get_y()} >= {'T_neutron', 'G_neutron', 'T_xray', 'G_xray'}
+    assert 'S_P_O' in {name for name, _, _ in structure['partial_structure_factors'].get_y()}
+    oxidation = results['oxidation']['oxidation_states'].get_dict()
+    assert oxidation['totals'] == {'5': 2, '4': 4, '3': 2, 'unassigned': 0}
     reports = [log.message for log in __import__('aiida').orm.Log.collection.get_logs_for(node)]
     assert any('Ea =' in message for message in reports)
+    assert any('R_chi(S_neutron) = 0.0909' in message for message in reports)
     assert any('[3/3] dynamics' in message for message in reports)
 
 
@@ -99,11 +140,14 @@ def test_figures_link_back_to_their_inputs(finished):
     def has_ancestor(node, ancestor):
         query = QueryBuilder().append(Node, filters={'id': ancestor.pk}, tag='source')
         query.append(Node, with_ancestors='source', filters={'id': node.pk})
-        return query.count() == 1
+        return query.count() >= 1  # one row per path; R_chi reaches the structure by two
 
     structure = inputs['structure']
-    for key in ('rdf_figure', 'structure_factor_figure', 'bond_angles_figure', 'ring_sizes_figure'):
+    for key in ('rdf_figure', 'structure_factor_figure', 'bond_angles_figure', 'ring_sizes_figure',
+                'partial_structure_factors_figure', 'real_space_figure', 'r_chi_figure'):  # fmt: skip
         assert has_ancestor(results['structure'][key], structure), key
+    assert has_ancestor(results['structure']['r_chi_figure'], inputs['experimental'])
+    assert has_ancestor(results['oxidation']['oxidation_state_counts'], inputs['training_set'])
     for label, trajectory in inputs['trajectories'].items():
         for key in ('msd_figure', 'van_hove_figure', 'mobility_rdf_figure', 'msd', 'results'):
             assert has_ancestor(results['dynamics'][label][key], trajectory), (label, key)
@@ -115,6 +159,10 @@ def test_figures_link_back_to_their_inputs(finished):
     'case, message',
     [
         ('single_temperature', 'Arrhenius fit needs trajectories at two or more temperatures'),
+        ('replicas_with_arrhenius', 'Arrhenius fit needs trajectories at two or more temperatures'),
+        ('r_chi_outside_model', 'reaches outside the model S_neutron'),
+        ('experimental_without_structure', '`experimental` (for R_chi) needs a `structure`'),
+        ('training_set_without_magmoms', 'has no magnetic moments in any frame'),
         ('window_outside', 'van Hove time 500 ps is outside the trajectory'),
         ('missing_temperature', '`temperatures` must have one Float'),
         ('non_periodic', 'periodic'),
@@ -124,7 +172,7 @@ def test_figures_link_back_to_their_inputs(finished):
 )
 def test_bad_input_is_rejected_before_anything_is_stored(aiida_profile, make_glass_trajectory, node_count, case, message):
     from aiida.engine import run
-    from aiida.orm import Dict, Float, StructureData
+    from aiida.orm import Dict, Float, StructureData, XyData
     from ase import Atoms
 
     from aiida_glassml.calcfunctions.analysis import trajectory_node_from
@@ -134,6 +182,26 @@ def test_bad_input_is_rejected_before_anything_is_stored(aiida_profile, make_gla
     inputs = {'trajectories': {'a': trajectory_node_from(traj)}, 'temperatures': {'a': Float(800.0)}}
     if case == 'single_temperature':
         inputs['arrhenius_parameters'] = Dict({'t_min': 500.0})
+    elif case == 'replicas_with_arrhenius':
+        inputs['trajectories']['b'] = trajectory_node_from(traj)
+        inputs['temperatures']['b'] = Float(800.0)
+        inputs['arrhenius_parameters'] = Dict({})
+    elif case == 'r_chi_outside_model':
+        cell = np.eye(3) * 12.0
+        inputs = {'structure': StructureData(ase=Atoms('NaPO', positions=np.eye(3) * 2, cell=cell, pbc=True)),
+                  'experimental': XyData(), 'r_chi_parameters': Dict({'x_range': [1.0, 30.0]})}  # fmt: skip
+        inputs['experimental'].set_x(np.linspace(0.5, 40, 100), 'Q', '1/angstrom')
+        inputs['experimental'].set_y(np.ones(100), 'S_neutron', 'dimensionless')
+    elif case == 'experimental_without_structure':
+        inputs['experimental'] = XyData()
+    elif case == 'training_set_without_magmoms':
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        from aiida_glassml.data.training_set import TrainingSetData
+
+        atoms = Atoms('VO', positions=[[0, 0, 0], [1.6, 0, 0]], cell=[5, 5, 5], pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((2, 3)))
+        inputs = {'training_set': TrainingSetData.from_atoms([atoms])}
     elif case == 'window_outside':
         inputs['dynamics_parameters'] = Dict({'van_hove_times': [500.0]})
     elif case == 'missing_temperature':
@@ -145,9 +213,27 @@ def test_bad_input_is_rejected_before_anything_is_stored(aiida_profile, make_gla
     elif case == 'unknown_parameter':
         inputs['dynamics_parameters'] = Dict({'colour': 'red'})
     before = node_count()
-    with pytest.raises(ValueError, match=message.replace('[', r'\[').replace(']', r'\]')):
+    with pytest.raises(ValueError, match=re.escape(message)):
         run(GlassAnalysisWorkChain, **inputs)
     assert node_count() == before
+
+
+def test_replicas_at_one_temperature_run_without_an_arrhenius_fit(aiida_profile, make_glass_trajectory):
+    from aiida.engine import run_get_node
+    from aiida.orm import Float
+
+    from aiida_glassml.calcfunctions.analysis import trajectory_node_from
+    from aiida_glassml.workflows.analysis import GlassAnalysisWorkChain
+
+    replicas = {f'r{k}': trajectory_node_from(make_glass_trajectory(D=0.05, n_frames=40, n_atoms=200, seed=k))
+                for k in range(2)}  # fmt: skip
+    results, node = run_get_node(GlassAnalysisWorkChain, trajectories=replicas,
+                                 temperatures={label: Float(800.0) for label in replicas})  # fmt: skip
+    assert node.is_finished_ok, node.exit_status
+    assert set(results['dynamics']) == set(replicas) and 'arrhenius' not in results
+    for label in replicas:
+        assert results['dynamics'][label]['results']['temperature'] == 800.0
+        assert np.isfinite(results['dynamics'][label]['msd'].get_y()[0][1]).all()
 
 
 def test_builder_from_protocol(aiida_profile, glass_atoms, trajectory_nodes):
