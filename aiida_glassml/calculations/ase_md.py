@@ -1,21 +1,28 @@
 """``AseMDCalculation``: run an :class:`~aiida_glassml.md.protocol.MDProtocol` in ASE with an ACE potential (pyace)
-or any ASE calculator. The node layout is the shared one of :mod:`aiida_glassml.md.outputs` (as LAMMPS)."""
+or any ASE calculator, in a script the CalcJob writes. The node layout is the shared one of
+:mod:`aiida_glassml.calculations.md_outputs` (as LAMMPS)."""
 
 from __future__ import annotations
+
+import io
 
 from aiida import orm
 from aiida.common import CalcInfo, CodeInfo
 from aiida.engine import CalcJob
 
+from aiida_glassml.calculations import md_outputs as outputs
 from aiida_glassml.data.ace_potential import AcePotentialData
-from aiida_glassml.md import ase_runner, outputs
+from aiida_glassml.md import ase_runner
 from aiida_glassml.md.protocol import MDProtocol
 
 __all__ = ('AseMDCalculation',)
 
 
 class AseMDCalculation(CalcJob):
-    """Runs ``python -m aiida_glassml.md.ase_runner input.json`` with the venv python (code label ``glassml-python``).
+    """Writes ``input.json`` (structure, protocol, calculator) and ``run_md.py`` (imports
+    :mod:`aiida_glassml.md.ase_runner` and runs it on ``input.json``), then runs ``python run_md.py`` with the venv
+    python (code label ``glassml-python``). ``results['versions']`` records aiida-glassml, ase and pyace as installed
+    where it ran.
 
     Give either ``potential`` (an :class:`AcePotentialData`; gamma tracking needs its active set) or ``calculator``
     (``Dict(name=..., kwargs={...})``: an ASE calculator by import path ``module:Class``, ``ase.calculators`` entry
@@ -54,10 +61,11 @@ class AseMDCalculation(CalcJob):
         else:
             calculator = {'type': 'ase', **self.inputs.calculator.get_dict()}
         ase_runner.write_input(folder.abspath, self.inputs.structure.get_ase(), protocol, calculator)
+        folder.create_file_from_filelike(io.StringIO(ase_runner.run_script()), ase_runner.FILES['script'], 'w')
 
         codeinfo = CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['-m', 'aiida_glassml.md.ase_runner', ase_runner.FILES['input']]
+        codeinfo.cmdline_params = [ase_runner.FILES['script']]
         codeinfo.stdout_name = 'ase_md.out'
         calcinfo = CalcInfo()
         calcinfo.codes_info = [codeinfo]

@@ -3,11 +3,17 @@
 Built on aiida-lammps's ``LammpsRawCalculation`` (its ``files``/``filenames`` namespaces for extra files, its
 ``settings.additional_retrieve_list``); the ``script`` input is not used: the input is rendered here from
 ``protocol`` + ``structure`` + ``potential`` by :mod:`aiida_glassml.md.lammps`. Outputs and exit codes are the
-shared MD layout of :mod:`aiida_glassml.md.outputs`.
+shared MD layout of :mod:`aiida_glassml.calculations.md_outputs`.
 
 ``settings`` keys (all optional): ``kokkos`` (bool; run on a GPU with Kokkos), ``gpus`` (int, GPUs requested),
 ``drop_three_body`` (bool; run a classical potential without three-body terms LAMMPS cannot express),
-``additional_retrieve_list`` (list).
+``neigh_one``/``neigh_page`` (int; LAMMPS ``neigh_modify one/page``, raised by the restart after a neighbour-list
+overflow), ``additional_retrieve_list`` (list).
+
+Kokkos/GPU: with ``kokkos`` the command line gets ``-k on g N -sf kk -pk kokkos newton on neigh half`` and the
+scheduler gets the GPU request (``#SBATCH --gres=gpu:N`` / ``#PBS -l select=1:ngpus=N``) appended to
+``custom_scheduler_commands``, unless those already request GPUs. N is ``settings.gpus`` or, failing that, the
+number the ``custom_scheduler_commands`` option requests; Kokkos with neither is refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -20,14 +26,14 @@ from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida_lammps.calculations.raw import LammpsRawCalculation
 
+from aiida_glassml.calculations import md_outputs as outputs
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.classical_potential import ClassicalPotentialData
 from aiida_glassml.md import lammps as render
-from aiida_glassml.md import outputs
 from aiida_glassml.md.potentials import PotentialError
 from aiida_glassml.md.protocol import MDProtocol, MDProtocolError
 
-SETTINGS_KEYS = ('kokkos', 'gpus', 'drop_three_body', 'additional_retrieve_list')
+SETTINGS_KEYS = ('kokkos', 'gpus', 'drop_three_body', 'neigh_one', 'neigh_page', 'additional_retrieve_list')
 
 
 class LammpsMDCalculation(LammpsRawCalculation):
@@ -87,8 +93,12 @@ class LammpsMDCalculation(LammpsRawCalculation):
                 raise render.LammpsInputError('gamma tracking needs the active set (.asi) of the ACE potential; this '
                                               'AcePotentialData has none. Build one with pace_activeset, or drop gamma.')
             block = render.ace_block(potential.elements, kinds, extrapolation=extrapolation)
-        cmdline = render.command_line(bool(settings.get('kokkos', False)), int(settings.get('gpus', 0)))
-        script = render.render_input(protocol, block, [symbol for _, symbol in kinds])
+        kokkos = bool(settings.get('kokkos', False))
+        gpus = render.resolve_gpus(kokkos, settings.get('gpus'), _option(inputs, 'custom_scheduler_commands'))
+        cmdline = render.command_line(kokkos, gpus)
+        scheduler_commands = cls.gpu_scheduler_commands(inputs)
+        script = render.render_input(protocol, block, [symbol for _, symbol in kinds],
+                                     neigh_one=settings.get('neigh_one'), neigh_page=settings.get('neigh_page'))
         if check_only:
             return {}
         type_of = {name: index for index, (name, _) in enumerate(kinds, start=1)}
@@ -97,12 +107,38 @@ class LammpsMDCalculation(LammpsRawCalculation):
             structure.cell, [site.position for site in structure.sites],
             [type_of[site.kind_name] for site in structure.sites], masses, block.atom_style, [n for n, _ in kinds],
         )  # fmt: skip
-        return {'input': script, 'data': data, 'files': block.files, 'cmdline': cmdline}
+        return {'input': script, 'data': data, 'files': block.files, 'cmdline': cmdline,
+                'scheduler_commands': scheduler_commands}
+
+    @classmethod
+    def gpu_scheduler_commands(cls, inputs) -> str:
+        """Scheduler lines requesting the GPUs of a Kokkos run ('' without Kokkos, with the direct scheduler, or when
+        ``custom_scheduler_commands`` already request GPUs)."""
+        settings = cls._settings(inputs)
+        custom = _option(inputs, 'custom_scheduler_commands')
+        if not settings.get('kokkos', False) or render.gpus_in_scheduler_commands(custom):
+            return ''
+        gpus = render.resolve_gpus(True, settings.get('gpus'), custom)
+        return render.scheduler_gpu_commands(gpus, _scheduler_type(inputs))
+
+    def _setup_metadata(self, metadata: dict) -> None:
+        """Add the GPU request of a Kokkos run to ``custom_scheduler_commands``: options are frozen once the node is
+        stored, which is before ``prepare_for_submission`` runs, so it goes in here (the validator has already
+        checked it can be made)."""
+        super()._setup_metadata(metadata)
+        extra = self.gpu_scheduler_commands(self.inputs)
+        if extra:
+            current = self.node.get_option('custom_scheduler_commands') or ''
+            self.node.set_option('custom_scheduler_commands', '\n'.join(line for line in (current, extra) if line))
 
     # -- submission --------------------------------------------------------------------------------------------------
     def prepare_for_submission(self, folder) -> CalcInfo:
         rendered = self.render(self.inputs)
         settings = self._settings(self.inputs)
+        if rendered['scheduler_commands'] and rendered['scheduler_commands'] not in (
+                self.node.get_option('custom_scheduler_commands') or ''):
+            raise render.LammpsInputError(f'the GPU request {rendered["scheduler_commands"]!r} of this Kokkos run is '
+                                          'missing from the scheduler commands.')
         folder.create_file_from_filelike(_text(rendered['input']), render.FILENAME_INPUT, 'w')
         folder.create_file_from_filelike(_text(rendered['data']), render.FILENAME_DATA, 'w')
         for name, content in rendered['files'].items():
@@ -138,6 +174,15 @@ class LammpsMDCalculation(LammpsRawCalculation):
             render.FILENAME_TRAJECTORY, render.FILENAME_GAMMA, render.FILENAME_EXTRAPOLATIVE,
         ] + list(settings.get('additional_retrieve_list', []))  # fmt: skip
         return calcinfo
+
+
+def _option(inputs, name: str):
+    return (inputs.get('metadata', {}).get('options', {}) or {}).get(name)
+
+
+def _scheduler_type(inputs) -> str:
+    computer = inputs.get('metadata', {}).get('computer') or (inputs['code'].computer if 'code' in inputs else None)
+    return computer.scheduler_type if computer is not None else 'core.direct'
 
 
 def _text(content):

@@ -1,7 +1,8 @@
 """Run an engine-neutral :class:`~aiida_glassml.md.protocol.MDProtocol` in ASE.
 
-Pure ASE/numpy, no AiiDA: :class:`AseMDCalculation` writes ``input.json`` and runs
-``python -m aiida_glassml.md.ase_runner input.json`` in its working directory. The files written here are read back by
+Pure ASE/numpy, no AiiDA: :class:`AseMDCalculation` writes ``input.json`` and a small ``run_md.py``
+(:func:`run_script`, which imports this module and calls :func:`main` on ``input.json``) and runs
+``python run_md.py`` in its working directory. ``python -m aiida_glassml.md.ase_runner input.json`` does the same. The files written here are read back by
 :mod:`aiida_glassml.parsers.ase_md` into the node layout of :mod:`aiida_glassml.md.outputs`, the same as LAMMPS.
 
 Integrators (ASE ≥ 3.29), chosen to match LAMMPS ``fix nvt``/``fix npt iso``:
@@ -14,7 +15,8 @@ A ramp moves the thermostat target linearly every step, as LAMMPS ``fix nvt temp
 masses follow the target temperature, as LAMMPS recomputes them). Minimisation is FIRE at fixed cell to ``ftol``.
 
 Files written into the output folder (names in :data:`FILES`): thermo table, full dump (extxyz, every
-``dump_interval`` steps), final structure (extxyz), gamma log, extrapolative frames (max gamma ≥ ``gamma_lo``) and
+``dump_interval`` steps; positions wrapped into the cell with an integer ``images`` array, the LAMMPS layout),
+final structure (extxyz), gamma log, extrapolative frames (max gamma ≥ ``gamma_lo``) and
 ``results.json``.
 """
 
@@ -32,11 +34,13 @@ import typing as t
 import numpy as np
 
 from aiida_glassml.common import units
+from aiida_glassml.md.outputs import THERMO_COLUMNS, wrap_with_images
 from aiida_glassml.md.protocol import NPT, NVT, InstantTemperature, MDProtocol, Minimize, Ramp
 
 #: output file names (the parser imports these)
 FILES = {
     'input': 'input.json',
+    'script': 'run_md.py',
     'structure': 'structure.extxyz',
     'thermo': 'thermo.dat',
     'dump': 'dump.extxyz',
@@ -45,7 +49,6 @@ FILES = {
     'extrapolative': 'extrapolative.extxyz',
     'results': 'results.json',
 }
-THERMO_COLUMNS = ('step', 'time', 'temperature', 'pressure', 'volume', 'potential_energy', 'total_energy', 'density')
 TCHAIN = 3  # Nosé–Hoover chain length (LAMMPS default)
 
 
@@ -231,8 +234,12 @@ class _Recorder:
         self.thermo.flush()
 
     def _frame(self, step: int, **info):
+        # ASE integrates unwrapped positions; frames store them wrapped + integer images, as LAMMPS dumps x y z ix iy iz
         frame = self.atoms.copy()
         frame.calc = None
+        wrapped, images = wrap_with_images(self.atoms.positions, self.atoms.cell.array)
+        frame.positions = wrapped
+        frame.arrays['images'] = images
         frame.info = {'step': step, 'time': units.time_from_steps(step, self.protocol.timestep), **info}
         fields = self.protocol.dump_fields
         if 'velocities' not in fields:
@@ -362,6 +369,7 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
     results = {
         'engine': 'ase',
         'engine_version': f'ase {ase.__version__}; {type(calculator).__module__}.{type(calculator).__name__}',
+        'versions': package_versions(),
         'stop_reason': stop_reason,
         'message': message,
         'n_steps': step,
@@ -383,6 +391,35 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
     (folder / FILES['results']).write_text(json.dumps(results, indent=2))
     log(f'{stop_reason}: {step}/{ranges_total} steps in {results["wall_time_s"]:.1f} s')
     return results
+
+
+def package_versions(packages: t.Sequence[str] = ('aiida-glassml', 'ase', 'python-ace', 'numpy')) -> dict:
+    """Installed version of each package (None when absent): what ran this MD, recorded in ``results``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in packages:
+        try:
+            found['pyace' if name == 'python-ace' else name] = version(name)
+        except PackageNotFoundError:
+            found['pyace' if name == 'python-ace' else name] = None
+    return found
+
+
+#: the script :class:`~aiida_glassml.calculations.ase_md.AseMDCalculation` writes into its folder and runs
+RUN_SCRIPT = '''\
+"""Written by aiida-glassml's AseMDCalculation: run the MD protocol of input.json in this folder."""
+import sys
+
+from aiida_glassml.md.ase_runner import main
+
+sys.exit(main([{input!r}]))
+'''
+
+
+def run_script(input_name: str = FILES['input']) -> str:
+    """Text of ``run_md.py``: imports the runner and calls it on ``input_name``."""
+    return RUN_SCRIPT.format(input=input_name)
 
 
 # -- command line ------------------------------------------------------------------------------------------------
@@ -419,6 +456,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         traceback.print_exc()
         (folder / FILES['results']).write_text(json.dumps({
             'engine': 'ase', 'stop_reason': 'error', 'message': f'{type(exc).__name__}: {exc}',
+            'versions': package_versions(),
         }))  # fmt: skip
         return 1
     return 0
@@ -428,5 +466,5 @@ if __name__ == '__main__':
     sys.exit(main())
 
 
-__all__ = ['FILES', 'THERMO_COLUMNS', 'AseRunnerError', 'load_calculator', 'resolve_calculator_class',
-           'run_protocol', 'set_target_temperature', 'write_input', 'main']  # fmt: skip
+__all__ = ['FILES', 'THERMO_COLUMNS', 'AseRunnerError', 'load_calculator', 'package_versions', 'resolve_calculator_class',
+           'run_protocol', 'run_script', 'set_target_temperature', 'write_input', 'main']  # fmt: skip

@@ -25,6 +25,7 @@ import numpy as np
 
 from aiida_glassml.common import ace as ace_helpers
 from aiida_glassml.md import protocol as md
+from aiida_glassml.md.outputs import THERMO_COLUMNS
 from aiida_glassml.md.potentials import ClassicalPotential
 
 FILENAME_INPUT = 'input.in'
@@ -42,9 +43,14 @@ MARK_STAGE = 'GLASSML_STAGE_DONE'
 MARK_END = 'GLASSML_END'
 MARK_GAMMA_HALT = 'GLASSML_GAMMA_HALT'
 
-THERMO_COLUMNS = ('step', 'time', 'temperature', 'pressure', 'volume', 'potential_energy', 'total_energy', 'density')
-_THERMO_KEYWORDS = ('step', 'time', 'temp', 'press', 'vol', 'pe', 'etotal', 'density')
-DUMP_COLUMNS = {'positions': 'x y z', 'velocities': 'vx vy vz', 'forces': 'fx fy fz'}
+#: LAMMPS thermo keyword of each column of :data:`~aiida_glassml.md.outputs.THERMO_COLUMNS`
+THERMO_KEYWORDS = {'step': 'step', 'time': 'time', 'temperature': 'temp', 'pressure': 'press', 'volume': 'vol',
+                   'potential_energy': 'pe', 'total_energy': 'etotal', 'density': 'density'}
+#: wrapped positions plus image flags: unwrapped = x + ix * a + ... (the shared trajectory layout)
+DUMP_COLUMNS = {'positions': 'x y z ix iy iz', 'velocities': 'vx vy vz', 'forces': 'fx fy fz'}
+#: LAMMPS ``neigh_modify`` defaults of ``one`` (neighbours per atom) and ``page`` (≥ 10 × one)
+NEIGH_ONE_DEFAULT = 2000
+NEIGH_PAGE_DEFAULT = 100000
 KOKKOS_ARGS = ['-k', 'on', 'g', '1', '-sf', 'kk', '-pk', 'kokkos', 'newton', 'on', 'neigh', 'half']
 
 
@@ -140,20 +146,69 @@ def command_line(kokkos: bool = False, gpus: int = 0) -> list[str]:
     if kokkos:
         if gpus < 1:
             raise LammpsInputError('Kokkos (GPU) was requested but no GPU resource was: set settings `gpus` to 1 '
-                                   '(and the scheduler GPU request), or drop `kokkos`.')
+                                   '(the scheduler GPU request is then added), or request GPUs in the '
+                                   '`custom_scheduler_commands` option, or drop `kokkos`.')
         args = KOKKOS_ARGS[:3] + [str(gpus)] + KOKKOS_ARGS[4:] + args
     return args
 
 
 def scheduler_gpu_commands(gpus: int, scheduler: str = 'slurm') -> str:
-    """Scheduler lines requesting ``gpus`` GPUs (``custom_scheduler_commands``)."""
-    if gpus < 1:
+    """Scheduler lines requesting ``gpus`` GPUs (``custom_scheduler_commands``). The ``direct`` scheduler requests
+    nothing: the job runs on the machine's GPUs."""
+    if gpus < 1 or scheduler in ('direct', 'core.direct'):
         return ''
     if scheduler in ('slurm', 'core.slurm'):
         return f'#SBATCH --gres=gpu:{gpus}'
     if scheduler in ('pbspro', 'core.pbspro'):
         return f'#PBS -l select=1:ngpus={gpus}'
-    raise LammpsInputError(f'no GPU request known for scheduler {scheduler!r}; set custom_scheduler_commands yourself.')
+    raise LammpsInputError(f'no GPU request known for scheduler {scheduler!r}; put the GPU request in the '
+                           '`custom_scheduler_commands` option yourself (e.g. `#SBATCH --gres=gpu:1`).')
+
+
+_GPU_REQUEST_PATTERNS = (
+    r'--gres[= ]\S*gpu(?::[\w.-]+)*?:(\d+)',  # slurm --gres=gpu:2, --gres=gpu:a100:2
+    r'--gpus(?:-per-node|-per-task)?[= ](?:[\w.-]+:)?(\d+)',  # slurm --gpus=2, --gpus-per-node=a100:2
+    r'ngpus=(\d+)',  # PBS
+)
+
+
+def gpus_in_scheduler_commands(text: str | None) -> int:
+    """Number of GPUs requested in ``custom_scheduler_commands`` text (0 when none): the "GPU resource" that a Kokkos
+    run needs when it was given as a scheduler option rather than the ``gpus`` setting."""
+    import re
+
+    if not text:
+        return 0
+    for pattern in _GPU_REQUEST_PATTERNS:
+        match = re.search(pattern, text)
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+def resolve_gpus(kokkos: bool, settings_gpus: int | None, custom_scheduler_commands: str | None) -> int:
+    """GPUs of a run: the ``gpus`` setting or, failing that, the request in the scheduler options. Kokkos without
+    either is refused (:func:`command_line` names the fix); both given and different is refused too."""
+    from_options = gpus_in_scheduler_commands(custom_scheduler_commands)
+    gpus = int(settings_gpus or 0)
+    if gpus and from_options and gpus != from_options:
+        raise LammpsInputError(f'settings `gpus` is {gpus} but custom_scheduler_commands request {from_options} '
+                               'GPU(s); give the same number (or only one of them).')
+    gpus = gpus or from_options
+    command_line(kokkos, gpus)  # raises for Kokkos without a GPU
+    return gpus
+
+
+def neighbor_limits(neigh_one: int | None = None, neigh_page: int | None = None) -> str:
+    """`` one N page M`` for ``neigh_modify`` (empty for LAMMPS's defaults); LAMMPS needs page ≥ 10 × one."""
+    if neigh_one is None and neigh_page is None:
+        return ''
+    one = NEIGH_ONE_DEFAULT if neigh_one is None else neigh_one
+    for name, value in (('neigh_one', one), ('neigh_page', neigh_page)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise LammpsInputError(f'settings `{name}` must be a positive integer (neighbours), got {value!r}.')
+    page = max(neigh_page or NEIGH_PAGE_DEFAULT, 10 * one)
+    return f' one {one} page {page}'
 
 
 # -- input script -------------------------------------------------------------------------------------------------
@@ -163,10 +218,14 @@ def render_input(
     type_symbols: t.Sequence[str],
     *,
     data_file: str = FILENAME_DATA,
+    neigh_one: int | None = None,
+    neigh_page: int | None = None,
 ) -> str:
     """The LAMMPS input for ``protocol`` with the potential ``block``; ``type_symbols`` give the element of each
-    type (for the dump). Validates the protocol first."""
+    type (for the dump). ``neigh_one``/``neigh_page`` raise the neighbour-list limits (``neigh_modify one/page``;
+    what the restart after a neighbour-list overflow does). Validates the protocol first."""
     protocol.validate()
+    neigh_limits = neighbor_limits(neigh_one, neigh_page)
     if protocol.gamma is not None and not block.supports_gamma:
         raise LammpsInputError(
             f'gamma tracking needs an ACE potential with an active set (pair_style pace/extrapolation); this run uses '
@@ -188,13 +247,13 @@ def render_input(
     w.extend(block.lines)
     add('')
     add('neighbor 2.0 bin')
-    add('neigh_modify every 1 delay 0 check yes')
+    add('neigh_modify every 1 delay 0 check yes' + neigh_limits)
     add(f'timestep {protocol.timestep:g}')
-    add('thermo_style custom step time temp press vol pe etotal density')
+    add('thermo_style custom ' + ' '.join(THERMO_KEYWORDS[name] for name in THERMO_COLUMNS))
     add('thermo_modify flush yes')
     add(f'thermo {protocol.thermo_interval}')
-    for name, keyword in zip(THERMO_COLUMNS, _THERMO_KEYWORDS):
-        add(f'variable th_{name} equal {keyword}')
+    for name in THERMO_COLUMNS:
+        add(f'variable th_{name} equal {THERMO_KEYWORDS[name]}')
     elements = ' '.join(type_symbols)
     dump_columns = ' '.join(DUMP_COLUMNS[f] for f in ('positions', *[f for f in protocol.dump_fields if f != 'positions']))
 

@@ -13,6 +13,7 @@ import typing as t
 import numpy as np
 
 from aiida_glassml.md import lammps as render
+from aiida_glassml.md.outputs import THERMO_COLUMNS
 
 #: (regex on an ERROR line, stop_reason, exit-code label); first match wins
 ERROR_PATTERNS: list[tuple[str, str, str]] = [
@@ -71,18 +72,26 @@ def parse_log(text: str) -> LogSummary:
                       stages, wall_time_s=wall, version=version)
 
 
+def walltime_summary(summary: LogSummary) -> LogSummary:
+    """The summary of a run the scheduler stopped at its walltime (it reported so): restartable, unlike a crash."""
+    message = f'stopped by the scheduler walltime after {summary.n_stages_completed} stage(s)'
+    if summary.message:
+        message += f' ({summary.message})'
+    return dataclasses.replace(summary, stop_reason='walltime', exit_code='ERROR_OUT_OF_WALLTIME', message=message)
+
+
 def parse_thermo(text: str) -> dict[str, np.ndarray]:
     """Columns of the ``fix print`` thermo file; repeated steps (a run boundary) keep the last line."""
     rows = [line.split() for line in text.splitlines() if line.strip() and not line.startswith('#')]
     if not rows:
-        return {name: np.zeros(0) for name in render.THERMO_COLUMNS}
+        return {name: np.zeros(0) for name in THERMO_COLUMNS}
     data = np.array(rows, dtype=float)
     steps = data[:, 0].astype(np.int64)
     # keep the last occurrence of each step, in order
     _, last = np.unique(steps[::-1], return_index=True)
     keep = np.sort(len(steps) - 1 - last)
     data = data[keep]
-    columns = {name: data[:, i] for i, name in enumerate(render.THERMO_COLUMNS)}
+    columns = {name: data[:, i] for i, name in enumerate(THERMO_COLUMNS)}
     columns['step'] = columns['step'].astype(np.int64)
     return columns
 
@@ -102,8 +111,12 @@ class DumpFrame:
     ids: np.ndarray
     types: np.ndarray
     elements: list
-    positions: np.ndarray  # Å, relative to the box origin
+    positions: np.ndarray  # Å, relative to the box origin, wrapped into the box
+    images: np.ndarray | None  # (N, 3) integer image flags (ix iy iz), None when the dump has none
     columns: dict  # other per-atom columns by name (vx, fx, f_pace_gamma, ...)
+
+
+_IMAGE_COLUMNS = ('ix', 'iy', 'iz')
 
 
 def iter_dump_frames(handle: t.IO[str], select: t.Container[int] | None = None) -> t.Iterator[DumpFrame]:
@@ -134,9 +147,12 @@ def iter_dump_frames(handle: t.IO[str], select: t.Container[int] | None = None) 
         types = np.array([int(r[col['type']]) for r in table])
         elements = [r[col['element']] for r in table] if 'element' in col else []
         xyz = np.array([[float(r[col[c]]) for c in ('x', 'y', 'z')] for r in table]) - origin
+        images = None
+        if all(c in col for c in _IMAGE_COLUMNS):
+            images = np.array([[int(r[col[c]]) for c in _IMAGE_COLUMNS] for r in table], dtype=np.int32)
         extra = {name: np.array([float(r[i]) for r in table]) for name, i in col.items()
-                 if name not in ('id', 'type', 'element', 'x', 'y', 'z')}
-        yield DumpFrame(step, cell, ids, types, elements, xyz, extra)
+                 if name not in ('id', 'type', 'element', 'x', 'y', 'z', *_IMAGE_COLUMNS)}
+        yield DumpFrame(step, cell, ids, types, elements, xyz, images, extra)
 
 
 def count_dump_frames(handle: t.IO[str]) -> int:

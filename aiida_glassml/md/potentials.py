@@ -44,6 +44,9 @@ REFERENCES = {
            'three-body terms)',
     'navpo_thesis': 'Na-V-P-O glass thesis (issue 6 of aiida-glassml): BMP Na-O, O-O, P-O, V4+-O, V5+-O, P-P '
                     'and three-body parameters; Du-type O-O, P-O, V4+-O, V5+-O parameters',
+    'yang2020': 'Teter O-O and Na-O parameters as re-tabulated (with their charges) in Table 1 of "Predicting '
+                'densities and elastic moduli of SiO2-based glasses by machine learning", npj Comput. Mater. (2020), '
+                'doi:10.1038/s41524-020-0291-z (no Fe parameters there)',
     'deng_du': 'L. Deng, J. Du, J. Am. Ceram. Soc. 102 (2019) 2482, doi:10.1111/jace.16082 (Du-type short-range '
                'corrected Na-O parameters)',
 }
@@ -291,8 +294,9 @@ def _subset(mapping: dict, species: t.Iterable[str]) -> dict:
 def teter(cutoff: float = 10.0) -> ClassicalPotential:
     """Teter-type Buckingham with partial charges for Na-P-O (Na 0.6, P 3.0, O -1.2).
 
-    No Fe: we found no Teter/Du-type Fe2+-O Buckingham parameters we could verify against the original literature,
-    so none are shipped (use :func:`bmp` for Na-Fe-P-O, or :func:`custom` with parameters and their reference).
+    No Fe: we searched for published Teter/Du-type Fe2+–O and Fe3+–O Buckingham parameters (Du & Cormack papers,
+    the NaFePO4 study) and found none we could verify against a source we can cite, so none are shipped and Fe is
+    refused with an error (use :func:`bmp` for Na-Fe-P-O, or :func:`custom` with Fe parameters and their reference).
     """
     species = ('Na', 'P', 'O')
     return ClassicalPotential(
@@ -303,23 +307,45 @@ def teter(cutoff: float = 10.0) -> ClassicalPotential:
             'Na-O': {'A': 4383.7555, 'rho': 0.243838, 'C': 30.70},
             'O-P': {'A': 26655.472, 'rho': 0.181968, 'C': 86.856},
         },
-        cutoff=cutoff, references=(REFERENCES['teter'],),
+        cutoff=cutoff, references=(REFERENCES['teter'], REFERENCES['yang2020']),
         notes='Plain Buckingham has a spurious minimum at short range (Buckingham catastrophe): above ~2500 K use '
-              'the Du-type short-range corrected form (`du`) or a short timestep.',
+              'the Du-type short-range corrected form (`du`) or a short timestep. No Fe: no published Teter-type '
+              'Fe2+-O/Fe3+-O parameters could be verified against a citable source, so Fe is refused; give them '
+              'with potentials.custom(..., references=[...]) to run Na-Fe-P-O with this form.',
     )  # fmt: skip
 
 
-def bmp(cutoff: float = 10.0, three_body_cutoff: float = 3.0, p_p_repulsion: bool = False) -> ClassicalPotential:
+#: why the BMP library potential reads the thesis's three-body terms as former-centred (kept in the node's notes)
+BMP_THREE_BODY_NOTE = (
+    'Three-body terms are former-centred: the thesis lists "P-O-P: K 65.0, theta0 109.47 deg; P-O-V: K 120, theta0 '
+    '109.00 deg; V-O-V: K 30, theta0 109.00 deg". 109.47 deg is the tetrahedral O-X-O angle, while bridging X-O-X '
+    'angles in phosphate glasses are ~130-145 deg, and the BMP-shrm potential (Bertani et al. 2021) puts its '
+    'screened harmonic terms on O-former-O angles. So P-O-P is read as O-P-O (centre P; K 65, theta0 109.47) and V-O-V '
+    'as O-V-O (centre V4 and V5; K 30, theta0 109.00). The mixed P-O-V term (K 120, theta0 109.00) has no single '
+    'former centre under this reading, and read as a bridging angle at O its 109 deg contradicts the glass '
+    'structure, so it is NOT included (documented here, not silently dropped); add it with potentials.custom() once '
+    'its meaning is confirmed. rho = 1 A; the three-body cutoff on the former-O distance is our choice (first '
+    'shell: P-O ~1.5 A, V-O <= ~2.1 A; next O beyond ~3 A).'
+)
+#: why the published P-P Buckingham term is off by default (kept in the node's notes)
+BMP_P_P_NOTE = (
+    'The thesis P-P Buckingham repulsion (A 5093.669 eV, rho 0.905598 A) is OFF by default (p_p_repulsion=False): '
+    'read as A exp(-r/rho) it is 185 eV per P-P pair at 3 A and 20 eV at 5 A, which blows a NaFePO4 melt up to '
+    '~0.2 g/cm3, so the published rho is probably in another convention (e.g. 1/rho, or r in another unit). '
+    'Turn it on only once the convention is confirmed against the thesis.'
+)
+
+
+def bmp(cutoff: float = 10.0, three_body_cutoff: float = 2.5, p_p_repulsion: bool = False) -> ClassicalPotential:
     """BMP/Pedone Morse + B/r¹² with partial charges for Na-Fe-P-O and Na-V-P-O (V4+ as species ``V4``, V5+ as
-    ``V5``, Fe2+ as ``Fe``, Fe3+ as ``Fe3``), the P-P Buckingham repulsion and the screened harmonic three-body
-    terms P-O-P, P-O-V, V-O-V (ρ = 1 Å; cutoff ``three_body_cutoff`` on the O-X distance, our choice).
+    ``V5``, Fe2+ as ``Fe``, Fe3+ as ``Fe3``) and screened harmonic three-body terms on the O–P–O and O–V–O angles
+    (ρ = 1 Å; cutoff ``three_body_cutoff`` on the former–O distance, our choice).
 
     Na, O, P, V and three-body values: the Na-V-P-O thesis (issue 6). Fe2+/Fe3+: Pedone et al. 2006.
 
-    ``p_p_repulsion`` adds the thesis's P–P Buckingham term (A 5093.669 eV, ρ 0.905598 Å) as ``A exp(-r/ρ)``. It is
-    off by default: read that way it is 185 eV per P–P pair at 3 Å and 20 eV at 5 Å, which blows a NaFePO4 melt up
-    to ~0.2 g/cm³, so the published ρ is probably in another convention. Turn it on only once the convention is
-    confirmed against the thesis.
+    The three-body terms are read as former-centred and the mixed P–O–V term is not included
+    (:data:`BMP_THREE_BODY_NOTE` gives the reasoning). ``p_p_repulsion`` adds the thesis's P–P Buckingham term; it is
+    off by default (:data:`BMP_P_P_NOTE`). Both notes are stored in the potential's ``notes``.
     """
     d = {
         'Na-O': {'D': 0.023363, 'a': 1.763867, 'r0': 3.006315, 'B': 1.0},
@@ -330,32 +356,54 @@ def bmp(cutoff: float = 10.0, three_body_cutoff: float = 3.0, p_p_repulsion: boo
         'Fe-O': {'D': 0.078171, 'a': 1.822638, 'r0': 2.658163, 'B': 2.0},
         'Fe3-O': {'D': 0.418981, 'a': 1.620376, 'r0': 2.382183, 'B': 2.0},
     }
-    def term(a, b, k, theta0):
-        return {'form': 'screened_harmonic', 'center': 'O', 'ends': (a, b), 'K': k, 'theta0': theta0, 'rho': 1.0,
-                'cutoff': three_body_cutoff}
+
+    def o_x_o(centre, k, theta0, published_as):
+        return {'form': 'screened_harmonic', 'center': centre, 'ends': ('O', 'O'), 'K': k, 'theta0': theta0,
+                'rho': 1.0, 'cutoff': three_body_cutoff, 'published_as': published_as}
     three_body = (
-        term('P', 'P', 65.0, 109.47),
-        term('P', 'V4', 120.0, 109.0), term('P', 'V5', 120.0, 109.0),
-        term('V4', 'V4', 30.0, 109.0), term('V4', 'V5', 30.0, 109.0), term('V5', 'V5', 30.0, 109.0),
+        o_x_o('P', 65.0, 109.47, 'P-O-P'),
+        o_x_o('V4', 30.0, 109.0, 'V-O-V'), o_x_o('V5', 30.0, 109.0, 'V-O-V'),
     )
     return ClassicalPotential(
         name='bmp', form='morse_r12', charges=dict(CHARGES), species_elements=dict(SPECIES_ELEMENTS), pairs=d,
         extra_pairs={'P-P': {'A': 5093.669, 'rho': 0.905598, 'C': 0.0}} if p_p_repulsion else {},
         three_body=three_body, cutoff=cutoff,
         references=(REFERENCES['navpo_thesis'], REFERENCES['bmp'], REFERENCES['pedone']),
-        notes='Three-body terms use LAMMPS nb3b/screened (K/2 in the file). V-O-V terms apply to every V4/V5 pair.',
+        notes=' '.join((
+            'Three-body terms use LAMMPS nb3b/screened (K/2 in the file).', BMP_THREE_BODY_NOTE,
+            BMP_P_P_NOTE if not p_p_repulsion else 'The thesis P-P Buckingham term is ON (p_p_repulsion=True), '
+            'read as A exp(-r/rho); see the docs for why it is off by default.',
+        )),
     )  # fmt: skip
+
+
+def splice_coefficients(p: t.Mapping) -> tuple[float, float]:
+    """``(B, D)`` of the Du-type inner branch ``B/rⁿ + D r²`` that meets ``A exp(-r/ρ) - C/r⁶`` at ``r_s`` with the
+    same energy and force (given n and r_s): two linear equations in B and D."""
+    r_s, n = p['r_s'], p['n']
+    energy = p['A'] * np.exp(-r_s / p['rho']) - p['C'] / r_s**6
+    slope = -p['A'] / p['rho'] * np.exp(-r_s / p['rho']) + 6 * p['C'] / r_s**7
+    matrix = np.array([[r_s**-n, r_s**2], [-n * r_s ** (-n - 1), 2 * r_s]])
+    b, d = np.linalg.solve(matrix, [energy, slope])
+    return float(b), float(d)
 
 
 def du(cutoff: float = 10.0) -> ClassicalPotential:
     """Du-type Buckingham with short-range correction for Na-V-P-O (V4+ ``V4``, V5+ ``V5``).
 
     O, P, V: the Na-V-P-O thesis; Na: Deng & Du 2019. No Fe (not verified; see :func:`teter`).
+
+    The published B and D are rounded, so the published splice jumps at r_s (0.1–0.5 % in energy for O–O, P–O, V4–O,
+    Na–O; 16 % for V5–O, whose published B is probably a typo). B and D are refitted to the published A, ρ, C, r_s
+    and n so that energy and force are continuous at r_s (:func:`splice_coefficients`); the published values are
+    kept as ``B_published``/``D_published``. The refit moves B and D by < 0.5 % except V5–O (B 255.3 → 225.5).
     """
     species = ('Na', 'P', 'O', 'V4', 'V5')
 
     def src(a, rho, c, r_s, b, dd, n):
-        return {'A': a, 'rho': rho, 'C': c, 'r_s': r_s, 'B': b, 'D': dd, 'n': n}
+        pair = {'A': a, 'rho': rho, 'C': c, 'r_s': r_s, 'n': n, 'B_published': b, 'D_published': dd}
+        pair['B'], pair['D'] = splice_coefficients(pair)
+        return pair
     pairs = {
         'O-O': src(2029.2204, 0.3436, 192.580, 1.906, 46.339, -0.328, 3.424),
         'O-P': src(26655.4720, 0.1820, 86.856, 1.169, 28.566, -3.406, 4.636),
@@ -367,7 +415,9 @@ def du(cutoff: float = 10.0) -> ClassicalPotential:
         name='du', form='buckingham_src', charges=_subset(CHARGES, species),
         species_elements=_subset(SPECIES_ELEMENTS, species), pairs=pairs, cutoff=cutoff,
         references=(REFERENCES['navpo_thesis'], REFERENCES['deng_du'], REFERENCES['teter']),
-        notes=f'Tabulated for LAMMPS pair_style table ({TABLE_POINTS} points from {TABLE_R_MIN} Å to the cutoff).',
+        notes=f'Tabulated for LAMMPS pair_style table ({TABLE_POINTS} points from {TABLE_R_MIN} Å to the cutoff). '
+              'B and D of the short-range splice are refitted for continuous energy and force at r_s; the published '
+              'values are kept as B_published/D_published. No Fe: no Du-type Fe-O parameters could be verified.',
     )  # fmt: skip
 
 
@@ -387,6 +437,19 @@ def get_potential(name: str, **kwargs) -> ClassicalPotential:
     if name not in LIBRARY:
         raise PotentialError(f'unknown classical potential {name!r}; the library has {sorted(LIBRARY)}.')
     return LIBRARY[name](**kwargs)
+
+
+def table_inconsistent_radii(p: t.Mapping, cutoff: float = 10.0) -> np.ndarray:
+    """Radii of the written table where LAMMPS's ``pair_style table`` check warns "force values inconsistent with
+    -dE/dr": the tabulated force lies outside both one-sided finite differences of the energy. Expected only at
+    inflection points of the potential; a discontinuous splice also shows up at r_s."""
+    r = np.linspace(TABLE_R_MIN, cutoff, TABLE_POINTS)
+    energy, force = buckingham_src_energy(r, p)
+    left = -(energy[1:-1] - energy[:-2]) / (r[1:-1] - r[:-2])
+    right = -(energy[2:] - energy[1:-1]) / (r[2:] - r[1:-1])
+    inner = force[1:-1]
+    flagged = ((inner < left) & (inner < right)) | ((inner > left) & (inner > right))
+    return r[1:-1][flagged]
 
 
 def src_continuity(p: t.Mapping) -> dict:

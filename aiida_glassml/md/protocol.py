@@ -314,6 +314,13 @@ class MDProtocol:
                 raise MDProtocolError(f'stage {index} ({kind}): {exc}') from exc
         gamma = data.pop('gamma', None)
         if gamma is not None:
+            if not isinstance(gamma, t.Mapping):
+                raise MDProtocolError(f'gamma: expected a mapping of GammaTracking fields or None, got {gamma!r}.')
+            fields = {f.name for f in dataclasses.fields(GammaTracking)}
+            bad = sorted(set(gamma) - fields)
+            if bad:
+                raise MDProtocolError(f'gamma: unknown keys {bad}; known keys are {sorted(fields)} '
+                                      '(e.g. {"interval": 100, "gamma_lo": 2.5, "gamma_hi": 30.0}).')
             gamma = GammaTracking(**gamma)
         if 'dump_fields' in data:
             data['dump_fields'] = tuple(data['dump_fields'])

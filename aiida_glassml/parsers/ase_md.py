@@ -1,5 +1,5 @@
 """Parser of :class:`~aiida_glassml.calculations.ase_md.AseMDCalculation`: the runner's files into the shared MD node
-layout of :mod:`aiida_glassml.md.outputs` (the same as the LAMMPS parser's)."""
+layout of :mod:`aiida_glassml.calculations.md_outputs` (the same as the LAMMPS parser's)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 from aiida import orm
 from aiida.parsers import Parser
 
-from aiida_glassml.md import outputs
-from aiida_glassml.md.ase_runner import FILES, THERMO_COLUMNS
+from aiida_glassml.calculations import md_outputs as outputs
+from aiida_glassml.md.ase_runner import FILES
+from aiida_glassml.md.outputs import RESULTS_KEYS, STOP_REASON_EXIT_CODES, THERMO_COLUMNS, decimate_indices
 from aiida_glassml.md.protocol import MDProtocol
 
 __all__ = ('AseMDParser', 'read_thermo', 'read_gamma')
@@ -56,6 +57,7 @@ def _trajectory(handle, indices=None):
         cells=np.stack([np.array(f.cell) for f in frames]),
         symbols=frames[0].get_chemical_symbols(),
         positions=np.stack([f.positions for f in frames]),
+        images=np.stack([f.arrays['images'] for f in frames]),
         times=[float(f.info['time']) for f in frames],
         arrays=arrays,
     )
@@ -68,6 +70,8 @@ class AseMDParser(Parser):
         retrieved = self.retrieved
         names = set(retrieved.base.repository.list_object_names())
         if FILES['results'] not in names:
+            if outputs.scheduler_hit_walltime(self.node):
+                return self.exit_codes.ERROR_OUT_OF_WALLTIME.format(error='the runner wrote no results.json')
             return self.exit_codes.ERROR_OUTPUT_MISSING.format(filename=FILES['results'])
         try:
             summary = json.loads(retrieved.base.repository.get_object_content(FILES['results']))
@@ -92,7 +96,7 @@ class AseMDParser(Parser):
 
         n_full = int(summary.get('n_trajectory_frames_full') or 0)
         if n_full and FILES['dump'] in names:
-            indices = outputs.decimate_indices(n_full, self.node.inputs.trajectory_frames.value)
+            indices = decimate_indices(n_full, self.node.inputs.trajectory_frames.value)
             with retrieved.base.repository.open(FILES['dump']) as handle:
                 trajectory = _trajectory(handle, indices)
             if trajectory is not None:
@@ -105,7 +109,7 @@ class AseMDParser(Parser):
                 with retrieved.base.repository.open(FILES['extrapolative']) as handle:
                     self.out('extrapolative_trajectory', _trajectory(handle))
 
-        self.out('results', outputs.results_dict({k: v for k, v in summary.items() if k in outputs.RESULTS_KEYS}))
+        self.out('results', outputs.results_dict({k: v for k, v in summary.items() if k in RESULTS_KEYS}))
 
         if stop_reason == 'gamma_halt':
             return self.exit_codes.ERROR_GAMMA_HALT.format(
@@ -117,6 +121,6 @@ class AseMDParser(Parser):
                 return self.exit_codes.ERROR_NONFINITE.format(error=message)
             return self.exit_codes.ERROR_ENGINE.format(error=message)
         if stop_reason != 'completed':
-            label = outputs.STOP_REASON_EXIT_CODES[stop_reason]
+            label = STOP_REASON_EXIT_CODES[stop_reason]
             return getattr(self.exit_codes, label).format(error=summary.get('message', ''))
         return None

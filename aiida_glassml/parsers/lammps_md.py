@@ -1,4 +1,5 @@
-"""Parser for ``LammpsMDCalculation``: LAMMPS files → the shared MD node layout (:mod:`aiida_glassml.md.outputs`).
+"""Parser for ``LammpsMDCalculation``: LAMMPS files → the shared MD node layout
+(:mod:`aiida_glassml.calculations.md_outputs`).
 
 The full trajectory dump stays in ``retrieved``; it is streamed twice (count, then the selected frames) so memory
 holds at most ``trajectory_frames`` frames.
@@ -10,11 +11,21 @@ import numpy as np
 from aiida import orm
 from aiida.parsers import Parser
 
+from aiida_glassml.calculations import md_outputs as outputs
 from aiida_glassml.common import units
 from aiida_glassml.md import lammps as render
 from aiida_glassml.md import lammps_parsing as lp
-from aiida_glassml.md import outputs
+from aiida_glassml.md.outputs import decimate_indices
 from aiida_glassml.md.protocol import MDProtocol
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 class LammpsMDParser(Parser):
@@ -31,6 +42,8 @@ class LammpsMDParser(Parser):
                 log_name != render.FILENAME_STDOUT and render.FILENAME_STDOUT in names:
             # some errors (MPI aborts, a crash before the log opened) only reach stdout
             summary = lp.parse_log(retrieved.base.repository.get_object_content(render.FILENAME_STDOUT))
+        if outputs.scheduler_hit_walltime(self.node) and summary.stop_reason != 'completed':
+            summary = lp.walltime_summary(summary)
 
         thermo_columns = None
         if render.FILENAME_THERMO in names:
@@ -53,7 +66,7 @@ class LammpsMDParser(Parser):
         if render.FILENAME_TRAJECTORY in names:
             with retrieved.base.repository.open(render.FILENAME_TRAJECTORY) as handle:
                 n_full = lp.count_dump_frames(handle)
-            keep = set(outputs.decimate_indices(n_full, self.node.inputs.trajectory_frames.value).tolist())
+            keep = set(decimate_indices(n_full, self.node.inputs.trajectory_frames.value).tolist())
             with retrieved.base.repository.open(render.FILENAME_TRAJECTORY) as handle:
                 frames = list(lp.iter_dump_frames(handle, select=keep))
             if frames:
@@ -88,6 +101,7 @@ class LammpsMDParser(Parser):
         results = {
             'engine': 'lammps',
             'engine_version': summary.version,
+            'versions': {'lammps': summary.version or None, 'aiida-glassml': _version('aiida-glassml')},
             'stop_reason': summary.stop_reason,
             'message': summary.message,
             'n_steps': summary.last_step if summary.last_step is not None else (
@@ -139,8 +153,10 @@ class LammpsMDParser(Parser):
         for name, fields in (('velocities', ('vx', 'vy', 'vz')), ('forces', ('fx', 'fy', 'fz'))):
             if all(all(c in f.columns for c in fields) for f in frames):
                 arrays[name] = np.stack([np.stack([f.columns[c] for c in fields], axis=1) for f in frames])
+        if any(f.images is None for f in frames):
+            raise ValueError('the dump has no image flags (ix iy iz); it was not written by aiida_glassml.md.lammps.')
         return outputs.trajectory_from_frames(
             steps=steps, cells=np.stack([f.cell for f in frames]), symbols=symbols,
-            positions=np.stack([f.positions for f in frames]),
+            positions=np.stack([f.positions for f in frames]), images=np.stack([f.images for f in frames]),
             times=[units.time_from_steps(s, timestep_ps) for s in steps], arrays=arrays,
         )  # fmt: skip

@@ -7,18 +7,21 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 from aiida.plugins import CalculationFactory
 
-from aiida_glassml.md import outputs
+from aiida_glassml.md import lammps as render
 from aiida_glassml.md.protocol import MDProtocol
 
 LammpsMDCalculation = CalculationFactory('glassml.lammps_md')
 
 #: smallest timestep (ps) a lost-atoms restart may go down to
 MIN_TIMESTEP_PS = 0.000125
+#: largest ``neigh_modify one`` a neighbour-overflow restart may go up to (16 × LAMMPS's default 2000)
+MAX_NEIGH_ONE = 32000
 
 
 class LammpsMDBaseWorkChain(BaseRestartWorkChain):
-    """Restart LAMMPS MD with a halved timestep after lost atoms or out-of-range atoms, and with a larger neighbour
-    skin after a neighbour-list overflow. A gamma halt is passed through with its outputs (exit 350)."""
+    """Restart LAMMPS MD with a halved timestep after lost atoms or out-of-range atoms, and with doubled
+    neighbour-list limits (settings ``neigh_one``/``neigh_page``, LAMMPS ``neigh_modify one/page``) after a
+    neighbour-list overflow. A gamma halt is passed through with its outputs (exit 350)."""
 
     _process_class = LammpsMDCalculation
 
@@ -36,8 +39,11 @@ class LammpsMDBaseWorkChain(BaseRestartWorkChain):
         )
         spec.expose_outputs(LammpsMDCalculation)
         spec.exit_code(350, 'ERROR_GAMMA_HALT', message='the MD stopped on the ACE extrapolation grade (gamma_hi).')
-        spec.exit_code(401, 'ERROR_TIMESTEP_TOO_SMALL',
+        spec.exit_code(310, 'ERROR_TIMESTEP_TOO_SMALL',
                        message='atoms were still lost at the smallest allowed timestep {timestep} ps.')
+        spec.exit_code(311, 'ERROR_NEIGHBOR_LIST_TOO_LARGE',
+                       message='the neighbour list still overflowed with neigh_modify one {one}; the structure is '
+                               'probably collapsing (check the potential and the starting density).')
 
     def setup(self):
         super().setup()
@@ -65,8 +71,21 @@ class LammpsMDBaseWorkChain(BaseRestartWorkChain):
         LammpsMDCalculation.exit_codes.ERROR_NEIGHBOR_LIST_OVERFLOW,  # pylint: disable=no-member
     ])  # fmt: skip
     def handle_neighbor_overflow(self, calculation):
-        """A neighbour-list overflow usually means atoms crowding after a bad step: same fix, smaller timestep."""
-        return self.handle_lost_atoms(calculation)
+        """Too many neighbours per atom for LAMMPS's list pages: double ``neigh_modify one`` (and ``page`` with it)
+        and run again, up to :data:`MAX_NEIGH_ONE`."""
+        settings = self.ctx.inputs.settings.get_dict() if 'settings' in self.ctx.inputs else {}
+        one = int(settings.get('neigh_one') or render.NEIGH_ONE_DEFAULT)
+        new_one = 2 * one
+        if new_one > MAX_NEIGH_ONE:
+            self.report(f'{calculation.process_label}<{calculation.pk}> neighbour list overflowed at neigh_modify one '
+                        f'{one}; not going higher')
+            return ProcessHandlerReport(True, self.exit_codes.ERROR_NEIGHBOR_LIST_TOO_LARGE.format(one=one))
+        page = int(settings.get('neigh_page') or render.NEIGH_PAGE_DEFAULT)
+        settings.update(neigh_one=new_one, neigh_page=max(2 * page, 10 * new_one))
+        self.ctx.inputs.settings = orm.Dict(settings)
+        self.report(f'{calculation.process_label}<{calculation.pk}> neighbour list overflow: neigh_modify one '
+                    f'{new_one} page {settings["neigh_page"]}')
+        return ProcessHandlerReport(True)
 
     @process_handler(priority=400, exit_codes=[
         LammpsMDCalculation.exit_codes.ERROR_GAMMA_HALT,  # pylint: disable=no-member
@@ -79,4 +98,4 @@ class LammpsMDBaseWorkChain(BaseRestartWorkChain):
         return ProcessHandlerReport(True, self.exit_codes.ERROR_GAMMA_HALT)
 
 
-__all__ = ('LammpsMDBaseWorkChain', 'outputs')
+__all__ = ('LammpsMDBaseWorkChain',)

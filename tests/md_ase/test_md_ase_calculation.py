@@ -103,6 +103,14 @@ def test_any_ase_calculator_by_import_path(python_code, aiida_profile):
     assert results['thermo'].get_array('step').tolist() == list(range(0, 11, 2))
     assert results['results']['engine_version'].endswith('ase.calculators.emt.EMT')
     assert results['trajectory'].numsteps == 3
+    # the CalcJob wrote the script it ran, and the results say which versions ran it
+    from importlib.metadata import version
+
+    script = node.base.repository.get_object_content('run_md.py')
+    assert 'from aiida_glassml.md.ase_runner import main' in script and "main(['input.json'])" in script
+    versions = results['results']['versions']
+    assert versions['aiida-glassml'] == version('aiida-glassml') and versions['ase'] == version('ase')
+    assert versions['pyace'] == version('python-ace')
 
 
 def test_potential_not_covering_structure_is_refused(python_code, ace_potential, nafepo4_cell, node_count):

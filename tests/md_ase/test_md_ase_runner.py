@@ -76,6 +76,37 @@ def test_command_line_entry_runs_input_json(tmp_path):
         assert (tmp_path / ase_runner.FILES[name]).stat().st_size > 0
 
 
+def test_run_script_calls_the_runner_on_input_json(tmp_path):
+    """The run_md.py the CalcJob writes, run as a plain script, gives the same outputs as the module entry point."""
+    protocol = MDProtocol(stages=[NVT(500.0, 0.01)], timestep=0.001, thermo_interval=5, dump_interval=5)
+    ase_runner.write_input(tmp_path, copper(), protocol, {'type': 'ase', 'name': 'emt', 'kwargs': {}})
+    (tmp_path / ase_runner.FILES['script']).write_text(ase_runner.run_script())
+    proc = subprocess.run([sys.executable, ase_runner.FILES['script']], cwd=tmp_path, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / ase_runner.FILES['results']).read_text())
+    assert summary['stop_reason'] == 'completed' and summary['n_steps'] == 10
+    assert set(summary['versions']) >= {'aiida-glassml', 'ase', 'pyace'}
+
+
+def test_dump_frames_are_wrapped_with_image_flags(tmp_path):
+    """Hot copper: atoms on the cell faces cross them; the dump holds wrapped positions plus integer images."""
+    from ase.io import iread
+
+    from aiida_glassml.md.outputs import unwrap
+
+    protocol = MDProtocol(stages=[NVT(1500.0, 0.1)], timestep=0.002, thermo_interval=10, dump_interval=5, seed=1,
+                          thermostat='langevin', tdamp=0.05)  # fmt: skip
+    ase_runner.run_protocol(copper(), EMT(), protocol, tmp_path, log=None)
+    frames = list(iread(tmp_path / ase_runner.FILES['dump'], format='extxyz'))
+    images = np.stack([f.arrays['images'] for f in frames])
+    fractional = np.stack([f.get_scaled_positions(wrap=False) for f in frames])
+    assert np.issubdtype(images.dtype, np.integer) and np.any(images != 0)
+    assert np.all((fractional >= 0) & (fractional < 1))
+    unwrapped = unwrap(np.stack([f.positions for f in frames]), images, np.stack([f.cell.array for f in frames]))
+    assert np.linalg.norm(np.diff(unwrapped, axis=0), axis=-1).max() < 1.0  # a continuous path
+
+
 def test_failure_is_reported_in_results_json(tmp_path):
     """Gamma tracking with EMT (no gamma): exit code 1, and results.json says why for the parser."""
     protocol = MDProtocol(stages=[NVT(500.0, 0.01)], gamma=GammaTracking(interval=5))

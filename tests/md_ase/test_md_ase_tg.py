@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiida_glassml.calcfunctions.melt_quench import analyse_replicas, cooling_curve_png
+from aiida_glassml.md.melt_quench_analysis import analyse_replicas, cooling_curve_png
 from aiida_glassml.md.protocol import melt_quench
 from aiida_glassml.md.tg import TgFitError, bin_cooling_curve, cooling_curve, fit_tg, hinge
 

@@ -204,3 +204,93 @@ def test_lost_atoms_handler_gives_up_below_the_smallest_timestep(aiida_profile_c
     process = _work_chain(lammps_inputs, protocol=small)
     report = process.handle_lost_atoms(_fake_failed_child(LammpsMDCalculation.exit_codes.ERROR_LOST_ATOMS))
     assert report.exit_code.status == process.exit_codes.ERROR_TIMESTEP_TOO_SMALL.status
+
+
+def test_neighbor_overflow_handler_raises_neigh_modify_limits(aiida_profile_clean, lammps_inputs):
+    from aiida_glassml.md import lammps as render
+
+    process = _work_chain(lammps_inputs)
+    child = _fake_failed_child(LammpsMDCalculation.exit_codes.ERROR_NEIGHBOR_LIST_OVERFLOW)
+    report = process.handle_neighbor_overflow(child)
+    assert report.do_break and report.exit_code.status == 0
+    settings = process.ctx.inputs.settings.get_dict()
+    assert settings['neigh_one'] == 2 * render.NEIGH_ONE_DEFAULT and settings['neigh_page'] >= 10 * settings['neigh_one']
+    # the timestep is left alone: this failure is about list size, not integration
+    assert md.MDProtocol.from_dict(process.ctx.inputs.protocol.get_dict()).timestep == short_melt_quench().timestep
+    rendered = LammpsMDCalculation.render({**lammps_inputs(), 'settings': process.ctx.inputs.settings})
+    assert f'neigh_modify every 1 delay 0 check yes one {settings["neigh_one"]} page' in rendered['input']
+
+
+def test_neighbor_overflow_handler_gives_up_at_the_largest_list(aiida_profile_clean, lammps_inputs):
+    from aiida_glassml.workflows.lammps_base import MAX_NEIGH_ONE
+
+    process = _work_chain(lammps_inputs)
+    process.ctx.inputs.settings = orm.Dict({'neigh_one': MAX_NEIGH_ONE})
+    report = process.handle_neighbor_overflow(_fake_failed_child(
+        LammpsMDCalculation.exit_codes.ERROR_NEIGHBOR_LIST_OVERFLOW))  # fmt: skip
+    assert report.exit_code.status == process.exit_codes.ERROR_NEIGHBOR_LIST_TOO_LARGE.status
+    assert 300 <= report.exit_code.status < 400  # terminal
+    assert 300 <= process.exit_codes.ERROR_TIMESTEP_TOO_SMALL.status < 400
+
+
+def test_walltime_from_the_scheduler_is_its_own_restartable_stop_reason():
+    from aiida_glassml.md import lammps_parsing
+
+    truncated = 'LAMMPS (22 Jul 2025 - Update 4)\nGLASSML_STAGE_DONE 0\nStep Temp\n100 300.0\n'
+    summary = lammps_parsing.parse_log(truncated)
+    assert summary.stop_reason == 'error'  # alone, a log cut short does not say why
+    walltime = lammps_parsing.walltime_summary(summary)
+    assert (walltime.stop_reason, walltime.exit_code) == ('walltime', 'ERROR_OUT_OF_WALLTIME')
+    assert 'walltime after 1 stage' in walltime.message
+    assert 400 <= LammpsMDCalculation.exit_codes.ERROR_OUT_OF_WALLTIME.status < 500
+
+
+def _slurm_lammps_code(aiida_computer, installed_code):
+    from aiida.orm import InstalledCode
+
+    lmp = installed_code('lmp', 'glassml.lammps_md', label='lammps')  # skips without lmp
+    computer = aiida_computer(label='slurm-gpu', hostname='localhost', transport_type='core.local',
+                              scheduler_type='core.slurm')  # fmt: skip
+    computer.configure()
+    return InstalledCode(computer=computer, filepath_executable=str(lmp.filepath_executable), label='lammps-gpu',
+                         default_calc_job_plugin='glassml.lammps_md').store()  # fmt: skip
+
+
+def test_kokkos_dry_run_puts_gpu_request_and_command_line_in_the_submit_script(
+    aiida_profile_clean, aiida_computer, installed_code, lammps_inputs
+):
+    inputs = lammps_inputs(code=_slurm_lammps_code(aiida_computer, installed_code),
+                           settings=orm.Dict({'kokkos': True, 'gpus': 2}))  # fmt: skip
+    inputs['metadata'] = {'dry_run': True, 'store_provenance': False, 'options': {'withmpi': False}}
+    _, node = run_get_node(LammpsMDCalculation, **inputs)
+    import pathlib
+
+    script = (pathlib.Path(node.dry_run_info['folder']) / node.dry_run_info['script_filename']).read_text()
+    assert '#SBATCH --gres=gpu:2' in script
+    assert "'-k' 'on' 'g' '2' '-sf' 'kk' '-pk' 'kokkos' 'newton' 'on' 'neigh' 'half'" in script
+
+
+def test_kokkos_gpu_request_in_the_scheduler_options_is_enough_and_not_repeated(
+    aiida_profile_clean, aiida_computer, installed_code, lammps_inputs
+):
+    inputs = lammps_inputs(code=_slurm_lammps_code(aiida_computer, installed_code),
+                           settings=orm.Dict({'kokkos': True}))  # fmt: skip
+    inputs['metadata'] = {'dry_run': True, 'store_provenance': False,
+                          'options': {'withmpi': False, 'custom_scheduler_commands': '#SBATCH --gpus=1'}}  # fmt: skip
+    _, node = run_get_node(LammpsMDCalculation, **inputs)
+    import pathlib
+
+    script = (pathlib.Path(node.dry_run_info['folder']) / node.dry_run_info['script_filename']).read_text()
+    assert script.count('#SBATCH --gpus=1') == 1 and '--gres' not in script
+    assert "'-k' 'on' 'g' '1' '-sf' 'kk'" in script
+
+
+def test_kokkos_with_a_scheduler_gpu_option_of_another_count_stores_nothing(
+    aiida_profile_clean, lammps_inputs, node_count
+):
+    inputs = lammps_inputs(settings=orm.Dict({'kokkos': True, 'gpus': 1}))
+    inputs['metadata'] = {'options': {'withmpi': False, 'custom_scheduler_commands': '#SBATCH --gres=gpu:4'}}
+    before = node_count()
+    with pytest.raises(ValueError, match='give the same number'):
+        run_get_node(LammpsMDCalculation, **inputs)
+    assert node_count() == before

@@ -86,7 +86,7 @@ def test_three_body_terms_without_a_native_form_are_refused_unless_dropped():
 
 def test_screened_three_body_file_halves_k():
     text = potentials.nb3b_screened_file(potentials.bmp().active_three_body(['P', 'O']), 'bmp')
-    assert 'O P P 32.500000 109.4700 1.0 3.0' in text
+    assert 'P O O 32.500000 109.4700 1.0 2.5' in text  # former-centred O-P-O (thesis "P-O-P")
     assert len([line for line in text.splitlines() if not line.startswith('#')]) == 8
 
 
@@ -98,11 +98,45 @@ def test_du_short_range_correction_is_tabulated_and_continuous():
     for key in ('O-O', 'O-P', 'Na-O'):
         assert f'{key.replace("-", "_")}\nN {potentials.TABLE_POINTS}' in files[potentials.TABLE_FILE]
         jumps = potentials.src_continuity(du.pairs[key])
-        # published splices are continuous to the precision of the published parameters
-        assert jumps['relative_energy_jump'] < 0.05, (key, jumps)
+        # B and D are refitted: energy and force continuous at r_s (the published ones jump by up to 0.5 %)
+        assert abs(jumps['energy_jump']) < 1e-5 and abs(jumps['force_jump']) < 1e-4, (key, jumps)
+    for key, pair in du.pairs.items():
+        # LAMMPS's "force inconsistent with -dE/dr" check: only the potential's own inflection point, not r_s
+        flagged = potentials.table_inconsistent_radii(pair)
+        assert len(flagged) == 1 and abs(flagged[0] - pair['r_s']) > 0.5, (key, flagged)
+        published = potentials.table_inconsistent_radii({**pair, 'B': pair['B_published'], 'D': pair['D_published']})
+        assert np.min(np.abs(published - pair['r_s'])) < 0.01, (key, published)  # the published splice is flagged
+        assert pair['B'] == pytest.approx(pair['B_published'], rel=0.005 if key != 'O-V5' else 0.15)
     r = np.array([1.0, 2.0])
     energy, force = potentials.buckingham_src_energy(r, du.pairs['O-P'])
     assert energy[0] > energy[1] and force[0] > 0
+
+
+def test_bmp_three_body_terms_are_former_centred_and_documented():
+    bmp = potentials.bmp()
+    assert {(term['center'], term['ends']) for term in bmp.three_body} == {
+        ('P', ('O', 'O')), ('V4', ('O', 'O')), ('V5', ('O', 'O'))}
+    assert 'former-centred' in bmp.notes and 'P-O-V' in bmp.notes and 'NOT included' in bmp.notes
+    assert 'P-P Buckingham repulsion' in bmp.notes and 'OFF by default' in bmp.notes
+    assert not bmp.extra_pairs and potentials.bmp(p_p_repulsion=True).extra_pairs['P-P']['A'] == 5093.669
+
+
+def test_neighbor_limits_keep_page_at_least_ten_times_one():
+    assert render.neighbor_limits() == ''
+    assert render.neighbor_limits(4000) == ' one 4000 page 100000'
+    assert render.neighbor_limits(16000, 100000) == ' one 16000 page 160000'
+    with pytest.raises(render.LammpsInputError, match='neigh_one` must be a positive integer'):
+        render.neighbor_limits(-1)
+
+
+def test_gpu_requests_are_read_from_scheduler_commands():
+    assert render.gpus_in_scheduler_commands('#SBATCH --gres=gpu:a100:2') == 2
+    assert render.gpus_in_scheduler_commands('#PBS -l select=1:ngpus=1') == 1
+    assert render.resolve_gpus(True, None, '#SBATCH --gpus=4') == 4
+    with pytest.raises(render.LammpsInputError, match='no GPU resource'):
+        render.resolve_gpus(True, 0, '#SBATCH -N 1')
+    with pytest.raises(render.LammpsInputError, match='give the same number'):
+        render.resolve_gpus(True, 1, '#SBATCH --gres=gpu:2')
 
 
 def test_data_file_round_trips_positions():

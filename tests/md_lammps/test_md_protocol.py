@@ -65,3 +65,10 @@ def test_from_dict_refuses_unknown_keys():
     data['stages'][1]['temprature'] = 300.0
     with pytest.raises(md.MDProtocolError, match='unknown keys'):
         md.MDProtocol.from_dict(data)
+
+
+def test_from_dict_names_an_unknown_gamma_key():
+    data = md.melt_quench(gamma=md.GammaTracking()).to_dict()
+    data['gamma']['gama_hi'] = 30.0
+    with pytest.raises(md.MDProtocolError, match=r"gamma: unknown keys \['gama_hi'\].*gamma_hi"):
+        md.MDProtocol.from_dict(data)
