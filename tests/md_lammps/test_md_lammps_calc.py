@@ -257,8 +257,9 @@ def _slurm_lammps_code(aiida_computer, installed_code):
 
 
 def test_kokkos_dry_run_puts_gpu_request_and_command_line_in_the_submit_script(
-    aiida_profile_clean, aiida_computer, installed_code, lammps_inputs
+    aiida_profile_clean, aiida_computer, installed_code, lammps_inputs, tmp_path, monkeypatch
 ):
+    monkeypatch.chdir(tmp_path)  # dry runs write submit_test/ into the working directory
     inputs = lammps_inputs(code=_slurm_lammps_code(aiida_computer, installed_code),
                            settings=orm.Dict({'kokkos': True, 'gpus': 2}))  # fmt: skip
     inputs['metadata'] = {'dry_run': True, 'store_provenance': False, 'options': {'withmpi': False}}
@@ -271,8 +272,9 @@ def test_kokkos_dry_run_puts_gpu_request_and_command_line_in_the_submit_script(
 
 
 def test_kokkos_gpu_request_in_the_scheduler_options_is_enough_and_not_repeated(
-    aiida_profile_clean, aiida_computer, installed_code, lammps_inputs
+    aiida_profile_clean, aiida_computer, installed_code, lammps_inputs, tmp_path, monkeypatch
 ):
+    monkeypatch.chdir(tmp_path)  # dry runs write submit_test/ into the working directory
     inputs = lammps_inputs(code=_slurm_lammps_code(aiida_computer, installed_code),
                            settings=orm.Dict({'kokkos': True}))  # fmt: skip
     inputs['metadata'] = {'dry_run': True, 'store_provenance': False,
