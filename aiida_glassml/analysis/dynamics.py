@@ -899,6 +899,24 @@ def haven_ratio(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def remove_scratch_folder(folder: str | None) -> None:
+    if folder is not None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def tie_scratch_folder(traj: 'Trajectory', folder: str | None) -> 'Trajectory':
+    """Remove ``folder`` (memory-mapped arrays) when ``traj`` is garbage-collected."""
+    if folder is not None:
+        import shutil
+        import weakref
+
+        # the open maps stay valid after the files are unlinked (POSIX), so removal with the Trajectory is safe
+        weakref.finalize(traj, shutil.rmtree, folder, True)
+    return traj
+
+
 def read_trajectory(path, format: str | None = None, timestep_ps: float | None = None, *,  # noqa: A002
                     start: int = 0, stop: int | None = None, step: int = 1, memmap: bool | None = None,
                     memmap_path=None, memmap_threshold_bytes: int = MEMMAP_THRESHOLD_BYTES,
@@ -953,10 +971,7 @@ def read_trajectory(path, format: str | None = None, timestep_ps: float | None =
             cells.append(atoms.cell.array.copy())
             stamps.append(atoms.info.get('time'))
     except BaseException:
-        if folder is not None:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+        remove_scratch_folder(folder)
         raise
     finally:
         if sinks is not None:
@@ -992,15 +1007,6 @@ def read_trajectory(path, format: str | None = None, timestep_ps: float | None =
             images=image_array, wrapped=not unwrapped, masses=first.get_masses(),
         )  # fmt: skip
     except BaseException:
-        if folder is not None:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+        remove_scratch_folder(folder)
         raise
-    if folder is not None:
-        import shutil
-        import weakref
-
-        # the open maps stay valid after the files are unlinked (POSIX), so removal with the Trajectory is safe
-        weakref.finalize(traj, shutil.rmtree, folder, True)
-    return traj
+    return tie_scratch_folder(traj, folder)

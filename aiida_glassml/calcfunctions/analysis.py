@@ -120,17 +120,9 @@ def trajectory_from_node(node: TrajectoryData, timestep_ps: float | None = None,
             wrapped=bool(node.base.attributes.get('wrapped', True)),
         )  # fmt: skip
     except BaseException:
-        if folder is not None:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
+        dyn.remove_scratch_folder(folder)
         raise
-    if folder is not None:
-        import shutil
-        import weakref
-
-        weakref.finalize(traj, shutil.rmtree, folder, True)
-    return traj
+    return dyn.tie_scratch_folder(traj, folder)
 
 
 # ------------------------------------------------------------------------------------------------ dynamics
