@@ -1,9 +1,13 @@
 """calcfunctions on ACE potentials: ``evaluate_potential`` (metrics + per-frame errors on any training set) and
-``parity_plots`` (PNG figures whose provenance links them to the potential and the data behind them)."""
+``parity_plots`` (PNG figures whose provenance links them to the potential and the data behind them).
+
+Calling a calcfunction stores its inputs first, so use :func:`run_evaluate_potential`, which checks the inputs and
+stores nothing on bad input. :func:`build_active_set` runs an ``ActiveSetCalculation`` (``pace_activeset``)."""
 
 from __future__ import annotations
 
 import io
+import typing as t
 
 import numpy as np
 from aiida import orm
@@ -60,35 +64,73 @@ def parity_plots(potential: AcePotentialData, train: TrainingSetData, test: Trai
     }
 
 
-@calcfunction
-def build_active_set(potential: AcePotentialData, dataset: TrainingSetData, settings: orm.Dict | None = None):
-    """A copy of ``potential`` with a MaxVol active set (``.asi``) built by pacemaker's ``pace_activeset`` on
-    ``dataset``, so that MD can track the extrapolation grade. ``settings``: ``gamma_tolerance`` (default 1.01),
-    ``all_atoms`` (default False: pacemaker drops atoms with large force errors first)."""
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
+def run_evaluate_potential(potential: AcePotentialData, dataset: TrainingSetData,
+                           reference_energies: t.Mapping[str, float] | orm.Dict | None = None) -> dict:
+    """Check, then run :func:`evaluate_potential`: a potential that does not cover the dataset's elements, or bad
+    reference energies, raise before anything is stored (the calcfunction would store its inputs and an excepted
+    node). Returns its outputs ``metrics`` and ``frame_errors``."""
+    check_evaluation_inputs(potential, dataset, reference_energies)
+    if isinstance(reference_energies, t.Mapping):
+        reference_energies = orm.Dict(dict(reference_energies))
+    args = {'reference_energies': reference_energies} if reference_energies is not None else {}
+    return evaluate_potential(potential, dataset, **args)
+
+
+def check_evaluation_inputs(potential, dataset, reference_energies=None) -> None:
+    """Raises AcePotentialError naming the fix when ``potential`` cannot be evaluated on ``dataset``."""
+    from aiida_glassml.common.ace import AcePotentialError
+
+    if not isinstance(potential, AcePotentialData):
+        raise AcePotentialError(f'potential must be an AcePotentialData, got {type(potential).__name__}.')
+    if not isinstance(dataset, TrainingSetData):
+        raise AcePotentialError(f'dataset must be a TrainingSetData, got {type(dataset).__name__}.')
+    potential.check_covers(dataset.base.attributes.get('elements', None) or dataset.get_frameset().elements)
+    if reference_energies is not None:
+        values = reference_energies.get_dict() if isinstance(reference_energies, orm.Dict) else reference_energies
+        pure_evaluate.check_reference_energies(values)
+
+
+def build_active_set(potential: AcePotentialData, dataset: TrainingSetData, settings: orm.Dict | dict | None = None,
+                     code: orm.AbstractCode | None = None) -> AcePotentialData:
+    """A copy of ``potential`` with a MaxVol active set (``.asi``) built by ``pace_activeset`` on ``dataset``, so
+    that MD can track the extrapolation grade. Runs :class:`~aiida_glassml.calculations.active_set.ActiveSetCalculation`
+    with ``code`` (default: the code labelled ``pace_activeset``, registered by ``aiida-glassml setup``).
+
+    ``settings``: ``gamma_tolerance`` (1.01), ``all_atoms`` (False: pacemaker drops atoms with large force errors
+    first), ``maxvol_iters`` (300). Bad input (elements not covered, too few environments, unknown settings, no code)
+    raises before anything is stored; a failed job raises AcePotentialError naming the node."""
+    from aiida.engine import run_get_node
+
+    from aiida_glassml.calculations.active_set import ActiveSetCalculation, check_active_set_inputs
+    from aiida_glassml.common.ace import AcePotentialError
+
+    if isinstance(settings, orm.Dict):
+        settings = settings.get_dict()
+    settings = dict(settings or {})
+    check_active_set_inputs(potential, dataset, settings)
+    if code is None:
+        code = _load_code('pace_activeset')
+    builder = ActiveSetCalculation.get_builder()
+    builder.code = code
+    builder.potential = potential
+    builder.dataset = dataset
+    if settings:
+        builder.settings = orm.Dict(settings)
+    results, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise AcePotentialError(f'ActiveSetCalculation<{node.pk}> failed with exit status {node.exit_status}: '
+                                f'{node.exit_message}; see `verdi process report {node.pk}`.')  # fmt: skip
+    return results['potential']
+
+
+def _load_code(label: str) -> orm.AbstractCode:
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
     from aiida_glassml.common.ace import AcePotentialError
-    from aiida_glassml.tools.setup import find_executable
 
-    options = settings.get_dict() if settings is not None else {}
-    executable = find_executable('pace_activeset')
-    if executable is None:
-        raise AcePotentialError('`pace_activeset` not found; install python-ace==0.4.0rc1.')
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        paths = potential.write_files(folder)
-        dataset.export_pacemaker_pickle(folder / 'data.pckl.gzip')
-        command = [executable, '-d', 'data.pckl.gzip', paths['yaml'].name,
-                   '-g', str(options.get('gamma_tolerance', 1.01))]  # fmt: skip
-        if options.get('all_atoms', False):
-            command.append('-a')
-        proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
-        asi = folder / 'potential.asi'
-        if proc.returncode != 0 or not asi.exists():
-            raise AcePotentialError(f'pace_activeset failed ({proc.returncode}): {proc.stderr.strip()[-800:]}')
-        node = AcePotentialData(yaml=paths['yaml'], yace=paths['yace'], asi=asi, metrics=potential.metrics)
-        shutil.rmtree(folder, ignore_errors=True)
-    return node
+    try:
+        return orm.load_code(label)
+    except (NotExistent, MultipleObjectsError) as exc:
+        raise AcePotentialError(
+            f'no unique code labelled `{label}` ({exc}); register it with `aiida-glassml setup` or pass `code=`.'
+        ) from exc

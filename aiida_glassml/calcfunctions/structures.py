@@ -5,7 +5,10 @@
 
 Calling a calcfunction stores its inputs before it runs, so bad input would leave nodes behind. Use
 :func:`run_random_structure`, :func:`run_strained_copies` and :func:`generate_composition_grid_structures`, which
-validate everything (including a dry run of the packing) first and store nothing on bad input.
+validate everything first (composition, integer formula, density, cell, rigid units and the fast feasibility checks
+of the packing, all cheap: no packing) and store nothing on bad input. A packing that passes those checks but still
+stalls fails inside the calcfunction: its node is then stored as failed (exit status 310, the reason as exit
+message) and the runners raise StructureGenerationError naming it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,16 @@ import json
 import typing as t
 
 from aiida import orm
-from aiida.engine import calcfunction
+from aiida.engine import ExitCode, calcfunction
 
 from aiida_glassml.structures import StructureGenerationError, composition_grid, generate_random_structure
-from aiida_glassml.structures.generate import GeneratedStructure, strain, validate_seed, validate_settings
+from aiida_glassml.structures.generate import (
+    GeneratedStructure,
+    plan_random_structure,
+    strain,
+    validate_seed,
+    validate_settings,
+)
 from aiida_glassml.structures.packing import validate_strain_factors
 
 __all__ = (
@@ -31,7 +40,9 @@ __all__ = (
 
 #: Attributes copied onto every structure (and its strained copies); density is rescaled for strained copies.
 METADATA_ATTRIBUTES = ('composition', 'composition_label', 'integer_formula', 'seed', 'density', 'density_source',
-                       'min_distance', 'pair_min_distances')  # fmt: skip
+                       'min_distance', 'pair_min_distances', 'units_geometry', 'ligand', 'tetrahedra')  # fmt: skip
+#: Exit status of :func:`random_structure` when the packing stalls after passing the up-front checks.
+PACKING_FAILED = 310
 
 
 def _jsonable(value):
@@ -60,8 +71,12 @@ def _structure_node(generated: GeneratedStructure) -> orm.StructureData:
 @calcfunction
 def random_structure(composition: orm.Dict, seed: orm.Int, settings: orm.Dict) -> orm.StructureData:
     """A seeded random packing of ``composition`` (units, fractions, oxidation_states) with ``settings`` (see
-    :data:`aiida_glassml.structures.DEFAULT_SETTINGS`); the attributes record composition, seed and density."""
-    generated = generate_random_structure(composition.get_dict(), seed.value, settings.get_dict())
+    :data:`aiida_glassml.structures.DEFAULT_SETTINGS`); the attributes record composition, seed and density.
+    A packing that stalls gives exit status 310 with the reason as message (a failed node, not an exception)."""
+    try:
+        generated = generate_random_structure(composition.get_dict(), seed.value, settings.get_dict())
+    except StructureGenerationError as exc:
+        return ExitCode(PACKING_FAILED, str(exc))
     return _structure_node(generated)
 
 
@@ -95,10 +110,21 @@ def validate_strained_settings(settings: t.Mapping | None) -> dict:
 
 
 def run_random_structure(composition: t.Mapping, seed: int, settings: t.Mapping | None = None) -> orm.StructureData:
-    """Validate (with a dry run of the packing), then run :func:`random_structure`; nothing is stored on bad input."""
+    """Validate (cheap checks, no packing), then run :func:`random_structure`; nothing is stored on bad input."""
     settings = _jsonable(dict(settings or {}))
-    generated = generate_random_structure(composition, seed, settings)  # raises StructureGenerationError
-    return random_structure(orm.Dict(generated.composition.to_dict()), orm.Int(generated.seed), orm.Dict(settings))
+    plan = plan_random_structure(composition, seed, settings)  # raises StructureGenerationError
+    return _run_calcfunction(plan.composition.to_dict(), plan.seed, settings)
+
+
+def _run_calcfunction(composition: dict, seed: int, settings: dict) -> orm.StructureData:
+    """Run :func:`random_structure`; a stalled packing (stored as a failed node) raises StructureGenerationError."""
+    result, node = random_structure.run_get_node(orm.Dict(composition), orm.Int(seed), orm.Dict(settings))
+    if not node.is_finished_ok:
+        raise StructureGenerationError(
+            f'{node.exit_message} (the packing passed the up-front checks but stalled; random_structure<{node.pk}> '
+            f'is stored as failed with exit status {node.exit_status}).'
+        )
+    return result
 
 
 def run_strained_copies(structure: orm.StructureData, strains=(0.8, 1.0, 1.2)) -> dict[str, orm.StructureData]:
@@ -129,8 +155,10 @@ def generate_composition_grid_structures(
     one Group labelled ``group_label`` (default :func:`default_group_label`).
 
     Point ``i`` uses seed ``seed + i``. With ``strains``, the group holds the strained copies of every structure
-    (the 1.0 copy included) instead of the structures themselves. Every point is validated and dry-run packed before
-    anything is stored; an existing group label is an error. ``progress(i, n, node)`` is called after each point.
+    (the 1.0 copy included) instead of the structures themselves. Every point is validated (cheap checks, no
+    packing) before anything is stored; an existing group label is an error. ``progress(i, n, node)`` is called after
+    each point. A packing that stalls although it passed the checks stops the grid with StructureGenerationError
+    naming the point; the group keeps the structures stored before it.
     """
     seed = validate_seed(seed)
     user_settings = _jsonable(dict(settings or {}))
@@ -151,7 +179,7 @@ def generate_composition_grid_structures(
         raise StructureGenerationError(f'group {label!r} already exists; choose another group label.')
     for index, point in enumerate(points):
         try:
-            generate_random_structure(point, seed + index, settings)
+            plan_random_structure(point, seed + index, settings)
         except StructureGenerationError as exc:
             raise StructureGenerationError(f'grid point {index} ({point.label}): {exc}') from exc
 
@@ -164,7 +192,11 @@ def generate_composition_grid_structures(
                                 'settings': user_settings, 'strains': strains and list(strains)})  # fmt: skip
     nodes = []
     for index, point in enumerate(points):
-        structure = random_structure(orm.Dict(point.to_dict()), orm.Int(seed + index), orm.Dict(user_settings))
+        try:
+            structure = _run_calcfunction(point.to_dict(), seed + index, user_settings)
+        except StructureGenerationError as exc:
+            raise StructureGenerationError(f'grid point {index} ({point.label}): {exc} Group {label!r} holds the '
+                                           f'{len(nodes)} structures stored before it.') from exc  # fmt: skip
         members = list(strained_copies(structure, orm.Dict(strain_settings)).values()) if strain_settings else [structure]
         group.add_nodes(members)
         nodes.extend(members)

@@ -20,6 +20,7 @@ from aiida_glassml.common.frames import FrameSet
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.fitting import input_yaml
+from aiida_glassml.fitting.active_set import activeset_cmdline
 from aiida_glassml.fitting import settings as fit_settings
 from aiida_glassml.fitting.split import atom_counts, split_frameset
 
@@ -62,9 +63,13 @@ def plan_fit(train_node, test_node=None, settings: dict | None = None, initial_p
     elif s['test_fraction'] is not None:
         frames, test = split_frameset(frames, s['test_fraction'], s['seed'])
     fit_settings.check_reference_energy(s, elements)
-    fit_settings.check_dataset_size(s, atom_counts(frames))
+    fitted_functions = None
     if initial_potential is not None:
         fit_settings.check_initial_potential(elements, initial_potential.elements)
+        if s['upfit'] == 'continue':  # pacemaker fits the initial potential's own basis, not the settings' size
+            fitted_functions = initial_potential.base.attributes.get('functions_per_element')
+    fit_settings.check_dataset_size(s, atom_counts(frames), fitted_functions)
+    if initial_potential is not None:
         if s['reference_energy'] == 'auto' and initial_potential.reference_energy:
             # keep the energy zero the initial coefficients were fitted to
             s['reference_energy'] = dict(initial_potential.reference_energy)
@@ -170,10 +175,7 @@ class PacemakerCalculation(CalcJob):
         convert.stdout_name, convert.stderr_name = STDOUT['yaml2yace'], STDERR['yaml2yace']
         active = CodeInfo()
         active.code_uuid = self.inputs.activeset_code.uuid
-        active_set = plan.settings['active_set']
-        active.cmdline_params = ['-d', FITTING_DATA_FILENAME, '-g', str(active_set['gamma_tolerance']),
-                                 '-i', str(active_set['maxvol_iters'])] + (['-a'] if active_set['all_atoms'] else [])
-        active.cmdline_params.append(output)
+        active.cmdline_params = activeset_cmdline(plan.settings['active_set'], FITTING_DATA_FILENAME, output)
         active.stdout_name, active.stderr_name = STDOUT['activeset'], STDERR['activeset']
 
         calcinfo = CalcInfo()

@@ -85,18 +85,29 @@ def _reference_energies(option: str | None) -> dict | None:
 @click.option('--json', 'as_json', is_flag=True, help='Print one JSON object.')
 @click.option('--reference-energies', default=None,
               help='Per-element reference energies (eV) as JSON or a JSON file; default: the potential metadata.')
-def evaluate(potential_id, dataset_id, as_json, reference_energies):
+@click.option('--store', is_flag=True,
+              help='Store the result with provenance (the evaluate_potential calcfunction); needs two nodes.')
+def evaluate(potential_id, dataset_id, as_json, reference_energies, store):
     """Energy (meV/atom) and force (meV/Å) errors of POTENTIAL on DATASET.
 
     POTENTIAL: an AcePotentialData (PK, UUID or label) or a pacemaker .yaml file. DATASET: a TrainingSetData, an
     extxyz file or a pacemaker pickle (.pckl.gzip)."""
+    from aiida_glassml.common import ace
     from aiida_glassml.common.ace import AcePotentialError
+    from aiida_glassml.fitting.evaluate import check_covers
     from aiida_glassml.fitting.evaluate import evaluate as evaluate_files
     from aiida_glassml.fitting.metrics import MetricsError
 
     reference = _reference_energies(reference_energies)
+    if store:
+        _evaluate_and_store(potential_id, dataset_id, reference, as_json)
+        return
     yaml_path = _potential_yaml(potential_id)
     frames = _frameset(dataset_id)
+    try:  # check before the (slow) evaluation starts
+        check_covers(ace.parse_bbasis_yaml(yaml_path.read_bytes())['elements'], frames.elements)
+    except AcePotentialError as exc:
+        fail(str(exc))
     try:
         with click.progressbar(length=frames.n_frames, label='Evaluating', file=sys.stderr,
                                hidden=as_json) as bar:  # fmt: skip
@@ -104,6 +115,40 @@ def evaluate(potential_id, dataset_id, as_json, reference_energies):
     except (AcePotentialError, MetricsError) as exc:
         fail(str(exc))
     metrics['units'] = {'energy': 'meV/atom', 'force': 'meV/Å'}
+    _echo_metrics(metrics, as_json)
+
+
+def _evaluate_and_store(potential_id: str, dataset_id: str, reference: dict | None, as_json: bool) -> None:
+    """Both arguments must be nodes; checked (elements covered, reference energies) before anything is stored."""
+    from aiida_glassml.calcfunctions.potential import run_evaluate_potential
+    from aiida_glassml.common.ace import AcePotentialError
+    from aiida_glassml.data.ace_potential import AcePotentialData
+    from aiida_glassml.data.training_set import TrainingSetData
+
+    nodes = []
+    for identifier, kind, cls in (
+        (potential_id, 'POTENTIAL', AcePotentialData), (dataset_id, 'DATASET', TrainingSetData)
+    ):  # fmt: skip
+        if pathlib.Path(identifier).is_file():
+            fail(f'--store needs stored nodes, but {kind} {identifier} is a file; import it first (e.g. '
+                 f'`TrainingSetData.from_file`) or leave out --store.')  # fmt: skip
+        node = _load_node(identifier, kind)
+        if not isinstance(node, cls):
+            fail(f'node {node.pk} is a {type(node).__name__}; {kind} must be a {cls.__name__} for --store.')
+        nodes.append(node)
+    try:
+        outputs = run_evaluate_potential(nodes[0], nodes[1], reference)
+    except AcePotentialError as exc:
+        fail(str(exc))
+    metrics = outputs['metrics'].get_dict()
+    metrics['metrics_pk'], metrics['frame_errors_pk'] = outputs['metrics'].pk, outputs['frame_errors'].pk
+    _echo_metrics(metrics, as_json)
+    if not as_json:
+        click.echo(f'stored Dict<{outputs["metrics"].pk}> (metrics) and ArrayData<{outputs["frame_errors"].pk}> '
+                   '(per-frame errors)')  # fmt: skip
+
+
+def _echo_metrics(metrics: dict, as_json: bool) -> None:
     if as_json:
         echo_json(metrics)
         return

@@ -73,6 +73,12 @@ def _parse_pairs(values) -> dict:
 @click.option('--pair-distance', multiple=True, help='Per-pair minimum distance, e.g. --pair-distance Na-O=2.0.')
 @click.option('--oxidation-state', multiple=True,
               help='Override an oxidation state: Fe=+3, or a mixed valence split V=+4:0.3,+5:0.7.')
+@click.option('--cell', default=None,
+              help='Cell shape, Å: three lengths (a,b,c) or nine numbers (three lattice vectors), comma-separated; '
+                   'scaled to --density when given, otherwise its volume sets the density.')
+@click.option('--units-geometry', type=click.Choice(['atoms', 'tetrahedra']), default='atoms', show_default=True,
+              help='tetrahedra: pack each network former (P, S, V, Si with a positive oxidation state) as a rigid XO4 '
+                   'tetrahedron, the other atoms singly.')
 @click.option('--strains', default=None,
               help='Also store isotropic copies with cell lengths scaled by these factors, e.g. 0.8,1.0,1.2.')
 @click.option('--group-label', default=None, help='Group for the structures (grids always get one).')
@@ -80,7 +86,7 @@ def _parse_pairs(values) -> dict:
               help='Also write the stored structures to this file (extxyz, readable by ase.io.read).')
 @decorators.with_dbenv()
 def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_distance, pair_distance,
-             oxidation_state, strains, group_label, output):  # fmt: skip
+             oxidation_state, cell, units_geometry, strains, group_label, output):  # fmt: skip
     """Generate, store and optionally write random glass structures.
 
     \b
@@ -98,6 +104,10 @@ def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_d
         fail(f'give exactly one of --fractions, --formula or --grid-step (got {", ".join(modes) or "none"}).')
     settings = {'n_atoms': n_atoms, 'density': density, 'min_distance': min_distance,
                 'pair_min_distances': _parse_pairs(pair_distance)}  # fmt: skip
+    if cell is not None:
+        settings['cell'] = _parse_cell(cell)
+    if units_geometry != 'atoms':
+        settings['units_geometry'] = units_geometry
     states = _parse_oxidation_states(oxidation_state)
     strain_factors = _split_floats(strains, '--strains')
 
@@ -109,7 +119,7 @@ def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_d
         else:
             compositions = [Composition.from_units(unit_list, _split_floats(fractions, '--fractions'), states).to_dict()]
         total = len(compositions) if compositions else None
-        click.echo(f'Checking {"the composition grid" if total is None else "the composition"} (dry-run packing)...')
+        click.echo(f'Checking {"the composition grid" if total is None else "the composition"}...')
         with click.progressbar(length=total or 1, label='Storing structures', show_pos=True) as bar:
 
             def progress(index, count, node):
@@ -126,11 +136,33 @@ def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_d
         click.echo(f'Stored StructureData<{node.pk}> {node.uuid}: {node.get_formula(mode="hill")} '
                    f'({len(node.sites)} atoms, {node.base.attributes.get("density"):.4g} g/cm3, '
                    f'seed {node.base.attributes.get("seed")}' + (f', strain {strain:g}' if strain else '') + ')')  # fmt: skip
+        if strain in (None, 1.0):
+            click.echo(f'  {_composition_line(node)}')
     if group is not None:
         click.echo(f'Group<{group.pk}> {group.label!r}: {len(nodes)} structures')
     if output is not None:
         _write(output, nodes)
         click.echo(f'Wrote {len(nodes)} structure(s) to {output}')
+
+
+def _parse_cell(text: str) -> list:
+    values = _split_floats(text, '--cell')
+    if len(values) == 3:
+        return values
+    if len(values) == 9:
+        return [values[0:3], values[3:6], values[6:9]]
+    fail(f'--cell {text!r} must be three lengths (e.g. 14,14,16) or nine numbers (three lattice vectors), in Å.')
+
+
+def _composition_line(node) -> str:
+    """The realised unit fractions next to the requested ones (the integer formula can only approximate them)."""
+    formula = node.base.attributes.get('integer_formula', None) or {}
+    requested, realised = formula.get('requested_unit_fractions'), formula.get('realised_unit_fractions')
+    if not requested or not realised:
+        return ''
+    pairs = ', '.join(f'{unit} {requested[unit]:.4f} -> {realised.get(unit, float("nan")):.4f}' for unit in requested)
+    return (f'composition requested -> realised: {pairs} (largest atomic-fraction deviation '
+            f'{formula.get("max_deviation", 0.0):.4f})')
 
 
 def _run(grid, units, step, seed, settings, states, strains, group_label, compositions, progress):

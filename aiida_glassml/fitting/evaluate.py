@@ -43,6 +43,32 @@ def reference_energy_of(yaml_path: str | pathlib.Path) -> dict | None:
     return ace.parse_bbasis_yaml(pathlib.Path(yaml_path).read_bytes())['reference_energy']
 
 
+def check_covers(potential_elements: t.Sequence[str], data_elements: t.Iterable[str]) -> None:
+    """Raises AcePotentialError when the data contain elements the potential has no parameters for."""
+    missing = sorted(set(data_elements) - set(potential_elements))
+    if missing:
+        raise ace.AcePotentialError(
+            f'the potential covers {list(potential_elements)} but the data also contains {missing}; evaluate a '
+            'potential fitted for every element of the data.'
+        )
+
+
+def check_reference_energies(reference_energy) -> None:
+    """Reference energies must map element symbols to numbers (eV)."""
+    from ase.data import chemical_symbols
+
+    if not isinstance(reference_energy, t.Mapping) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in reference_energy.values()
+    ):  # fmt: skip
+        raise ace.AcePotentialError(
+            f'reference energies must map element symbols to energies in eV, e.g. {{"Na": -0.075}}; got '
+            f'{reference_energy!r}.'
+        )
+    unknown = sorted(k for k in reference_energy if k not in chemical_symbols[1:] and k != 'shift')
+    if unknown:
+        raise ace.AcePotentialError(f'reference energies name unknown element(s) {unknown}; use symbols such as Na.')
+
+
 def evaluate(
     yaml_path: str | pathlib.Path,
     frameset: FrameSet,
@@ -53,12 +79,7 @@ def evaluate(
     else the potential's metadata, else none (the data energies are then taken as already corrected)."""
     yaml_path = pathlib.Path(yaml_path)
     info = ace.parse_bbasis_yaml(yaml_path.read_bytes())
-    missing = sorted(set(frameset.elements) - set(info['elements']))
-    if missing:
-        raise ace.AcePotentialError(
-            f'the potential covers {info["elements"]} but the data also contains {missing}; evaluate a potential '
-            'fitted for every element of the data.'
-        )
+    check_covers(info['elements'], frameset.elements)
     source = 'argument'
     if reference_energy is None:
         reference_energy = info['reference_energy']

@@ -202,32 +202,52 @@ def check_reference_energy(settings: dict, elements: t.Sequence[str]) -> None:
             )
 
 
-def check_dataset_size(settings: dict, train_atom_counts: t.Mapping[str, int]) -> None:
+def check_dataset_size(settings: dict, train_atom_counts: t.Mapping[str, int],
+                       functions_per_element: t.Mapping[str, int] | None = None, origin: str | None = None,
+                       fix: str | None = None) -> None:  # fmt: skip
     """The training data must hold more atomic environments than basis functions, overall and for each element
-    (``pace_activeset`` fails with "Insufficient atomic environments" otherwise)."""
-    n_funcs = int(settings['number_of_functions_per_element'])
+    (``pace_activeset`` fails with "Insufficient atomic environments" otherwise).
+
+    ``functions_per_element``: the basis actually fitted when it is not the settings' (an up-fit that continues an
+    initial potential fits that potential's basis, whatever ``number_of_functions_per_element`` says)."""
+    if functions_per_element:
+        functions = {el: int(functions_per_element.get(el, 0)) for el in train_atom_counts}
+        origin = origin or 'the initial potential has'
+        fix = fix or ('up-fit from a potential with fewer functions, or fit from scratch (no initial_potential) '
+                      'with number_of_functions_per_element at most')
+    else:
+        n = int(settings['number_of_functions_per_element'])
+        functions = {el: n for el in train_atom_counts}
+        origin = origin or 'the basis has up to'
+        fix = fix or 'lower number_of_functions_per_element to at most'
     n_elements = len(train_atom_counts)
-    total_functions = n_funcs * n_elements
+    total_functions = int(sum(functions.values()))
     total_atoms = int(sum(train_atom_counts.values()))
     if total_atoms < total_functions:
         raise FitSettingsError(
-            f'the training data has {total_atoms} atoms (atomic environments) but the basis has up to '
-            f'{total_functions} functions ({n_funcs} per element x {n_elements} elements): the dataset is smaller '
-            f'than its number of basis functions. Add frames or lower number_of_functions_per_element to at most '
-            f'{max(total_atoms // max(n_elements, 1), 1)}.'
+            f'the training data has {total_atoms} atoms (atomic environments) but {origin} {total_functions} '
+            f'functions ({_describe_functions(functions)}): the dataset is smaller than its number of basis '
+            f'functions. Add frames or {fix} {max(total_atoms // max(n_elements, 1), 1)}.'
         )
     headroom = 1.0 if settings['active_set']['all_atoms'] else OUTLIER_HEADROOM
-    needed = math.ceil(round(n_funcs * headroom, 6))
-    short = {el: int(n) for el, n in sorted(train_atom_counts.items()) if n < needed}
+    needed = {el: math.ceil(round(functions[el] * headroom, 6)) for el in functions}
+    short = {el: int(n) for el, n in sorted(train_atom_counts.items()) if n < needed[el]}
     if short:
         fewest = min(short.values())
         raise FitSettingsError(
             f'too few atoms of {", ".join(f"{el} ({n})" for el, n in short.items())} in the training data for '
-            f'{n_funcs} functions per element: pace_activeset needs at least {needed} atomic environments per '
-            f'element and would fail with "Insufficient atomic environments". Add frames containing '
-            f'{", ".join(short)} or lower number_of_functions_per_element to at most '
+            f'{_describe_functions({el: functions[el] for el in short})}: pace_activeset needs at least '
+            f'{", ".join(f"{needed[el]} atomic environments of {el}" for el in short)} and would fail with '
+            f'"Insufficient atomic environments". Add frames containing {", ".join(short)} or {fix} '
             f'{max(int(fewest / headroom), 1)}.'
         )
+
+
+def _describe_functions(functions: t.Mapping[str, int]) -> str:
+    values = set(functions.values())
+    if len(values) == 1:
+        return f'{next(iter(values))} functions per element x {len(functions)} element(s)'
+    return ', '.join(f'{el} {n} functions' for el, n in functions.items())
 
 
 def check_initial_potential(elements: t.Sequence[str], potential_elements: t.Sequence[str]) -> None:

@@ -22,9 +22,11 @@ from .composition import StructureGenerationError
 __all__ = (
     'DEFAULT_MIN_DISTANCE',
     'RSA_JAMMING_LIMIT',
+    'check_packing_feasible',
     'cubic_cell',
     'pair_cutoff_matrix',
     'random_packing',
+    'random_unit_packing',
     'min_distance_violations',
     'strain_key',
     'strained_copy',
@@ -197,11 +199,28 @@ def _describe_cutoffs(elements, cutoffs) -> str:
     return ', '.join(f'{k} {v:g} Å' for k, v in values.items())
 
 
-def _check_feasible(symbols, elements, types, cutoffs, cell, volume) -> None:
+def check_packing_feasible(symbols: t.Sequence[str], cell, min_distance: float = DEFAULT_MIN_DISTANCE,
+                           pair_min_distances: t.Mapping | None = None, excluded: t.Sequence[bool] | None = None,
+                           sphere_cap: t.Mapping[str, float] | None = None) -> None:  # fmt: skip
+    """The cheap checks of :func:`random_packing` without packing: raise StructureGenerationError ("infeasible
+    packing") when the hard-sphere packing fraction exceeds the random-packing limit or an atom cannot clear its own
+    periodic image. ``excluded``: atoms left out of the sphere count (centres of rigid units, inside their ligands);
+    ``sphere_cap``: largest sphere diameter per element (ligands of one rigid unit are this close)."""
+    cell = _validate_cell(cell)
+    elements = list(dict.fromkeys(symbols))
+    types = np.array([elements.index(s) for s in symbols], dtype=np.int64)
+    cutoffs = pair_cutoff_matrix(elements, min_distance, pair_min_distances)
+    _check_feasible(symbols, elements, types, cutoffs, cell, abs(np.linalg.det(cell)), excluded, sphere_cap)
+
+
+def _check_feasible(symbols, elements, types, cutoffs, cell, volume, excluded=None, sphere_cap=None) -> None:
     """Fail fast, before any trial, on requests that random sequential addition cannot meet."""
     # Every atom excludes at least a sphere of its smallest pair distance: a lower bound on the packing fraction.
     smallest = cutoffs.min(axis=1)
-    fraction = float(np.sum(math.pi / 6 * smallest[types] ** 3) / volume)
+    if sphere_cap:
+        smallest = np.array([min(d, sphere_cap.get(e, d)) for d, e in zip(smallest, elements)])
+    counted = np.ones(len(types), dtype=bool) if excluded is None else ~np.asarray(excluded, dtype=bool)
+    fraction = float(np.sum(math.pi / 6 * smallest[types[counted]] ** 3) / volume)
     if fraction > RSA_JAMMING_LIMIT:
         raise StructureGenerationError(
             f'infeasible packing: {len(symbols)} atoms with minimum distances {_describe_cutoffs(elements, cutoffs)} '
@@ -219,6 +238,105 @@ def _check_feasible(symbols, elements, types, cutoffs, cell, volume) -> None:
             f'infeasible packing: the cell repeats every {shortest:.3f} Å, less than the minimum distance {worst:g} Å '
             'between an atom and its periodic image; use more atoms or a larger cell.'
         )
+
+
+class _CellList:
+    """Placed atoms binned in a periodic cell list, to test candidate points against per-pair minimum distances."""
+
+    def __init__(self, cell: np.ndarray, cutoffs: np.ndarray, n_atoms: int):
+        self.cell = cell
+        self.rmax = float(cutoffs.max())
+        widths = _widths(cell)
+        self.nbins = np.maximum(1, np.floor(widths / max(self.rmax, 1e-9))).astype(np.int64)
+        self.nbins = np.minimum(self.nbins, 64)  # enough resolution; keeps the table small for tiny cutoffs
+        reach = np.ceil(self.rmax * self.nbins / widths - 1e-12).astype(np.int64)
+        self.offsets = np.array(list(itertools.product(*(range(-r, r + 1) for r in reach))), dtype=np.int64)
+        self.strides = np.array([self.nbins[1] * self.nbins[2], self.nbins[2], 1], dtype=np.int64)
+        self.table = np.full((int(np.prod(self.nbins)), 4), -1, dtype=np.int64)
+        self.fill = np.zeros(len(self.table), dtype=np.int64)
+        # index -1 (an empty slot) reads the extra last row: a dummy atom at distance 0 requirement
+        self.fractional = np.zeros((n_atoms + 1, 3))
+        self.types = np.full(n_atoms + 1, len(cutoffs), dtype=np.int64)
+        self.cutoffs_sq = np.hstack([cutoffs**2, np.zeros((len(cutoffs), 1))])
+
+    def clashes(self, fractional: np.ndarray, types: np.ndarray) -> bool:
+        if self.rmax == 0:
+            return False
+        home = np.minimum((fractional * self.nbins).astype(np.int64), self.nbins - 1)
+        around = home[:, None, :] + self.offsets[None, :, :]
+        image = np.floor_divide(around, self.nbins)
+        neighbours = self.table[(around - image * self.nbins) @ self.strides]  # (points, bins, capacity)
+        delta = (fractional[:, None, None, :] - self.fractional[neighbours] - image[:, :, None, :]) @ self.cell
+        required = self.cutoffs_sq[types[:, None, None], self.types[neighbours]]
+        return bool(((delta * delta).sum(axis=-1) < required).any())
+
+    def add(self, indices: np.ndarray, fractional: np.ndarray, types: np.ndarray) -> None:
+        keys = np.minimum((fractional * self.nbins).astype(np.int64), self.nbins - 1) @ self.strides
+        for index, key in zip(indices, keys):
+            if self.fill[key] == self.table.shape[1]:
+                self.table = np.concatenate([self.table, np.full_like(self.table, -1)], axis=1)
+            self.table[key, self.fill[key]] = index
+            self.fill[key] += 1
+        self.fractional[indices] = fractional
+        self.types[indices] = types
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random proper rotation matrix (QR of a Gaussian matrix, signs fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def random_unit_packing(
+    symbols: t.Sequence[str],
+    units: t.Sequence[tuple[t.Sequence[int], np.ndarray]],
+    cell,
+    seed: int,
+    min_distance: float = DEFAULT_MIN_DISTANCE,
+    pair_min_distances: t.Mapping | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> np.ndarray:
+    """Cartesian positions (Å) in the order of ``symbols``: rigid ``units`` (atom indices and their local Cartesian
+    geometry, e.g. a PO4 tetrahedron) placed first at random positions and orientations, then every other atom singly.
+    Atoms of different units (and single atoms) keep their pair minimum distances under periodic images; the
+    geometry inside a unit is exact. Same ``seed``, same positions. Bounded: ``max_attempts`` trials per unit/atom."""
+    cell = _validate_cell(cell)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise StructureGenerationError(f'seed {seed!r} must be an integer >= 0.')
+    elements = list(dict.fromkeys(symbols))
+    types = np.array([elements.index(s) for s in symbols], dtype=np.int64)
+    cutoffs = pair_cutoff_matrix(elements, min_distance, pair_min_distances)
+    inverse = np.linalg.inv(cell)
+    rng = np.random.default_rng(seed)
+    grid = _CellList(cell, cutoffs, len(symbols))
+    in_unit = np.zeros(len(symbols), dtype=bool)
+    for indices, _ in units:
+        in_unit[list(indices)] = True
+    singles = np.flatnonzero(~in_unit)
+    placements = [(np.asarray(i, dtype=np.int64), np.asarray(g, dtype=float)) for i, g in units]
+    placements = [placements[k] for k in rng.permutation(len(placements))] if placements else []
+    placements += [(np.array([i]), np.zeros((1, 3))) for i in rng.permutation(singles)]
+    volume = abs(np.linalg.det(cell))
+    for count, (indices, geometry) in enumerate(placements):
+        unit_types = types[indices]
+        for _ in range(max_attempts):
+            local = geometry @ random_rotation(rng).T if len(indices) > 1 else geometry
+            fractional = (rng.random(3) @ cell + local) @ inverse % 1.0
+            if not grid.clashes(fractional, unit_types):
+                grid.add(indices, fractional, unit_types)
+                break
+        else:
+            what = '-'.join(symbols[i] for i in indices[:2]) + ('...' if len(indices) > 2 else '')
+            raise StructureGenerationError(
+                f'random packing failed: {max_attempts} attempts could not place unit {count + 1} of '
+                f'{len(placements)} ({what}) in a {volume:.1f} Å^3 cell with the minimum distances '
+                f'{_describe_cutoffs(elements, cutoffs)}; the density and minimum distance cannot both be met: '
+                'lower the density or the minimum distance.'
+            )
+    return grid.fractional[: len(symbols)] @ cell
 
 
 def min_distance_violations(atoms, min_distance: float = DEFAULT_MIN_DISTANCE, pair_min_distances=None) -> list:

@@ -96,3 +96,73 @@ def test_cli_evaluate_nodes_and_bad_input(reference_potential_yaml, reference_fr
                                       '--reference-energies', '{not json'])  # fmt: skip
     assert result.exit_code != 0
     assert '--reference-energies must be JSON' in result.output
+
+
+@pytest.mark.parametrize(('case', 'message'), [
+    ('uncovered element', "also contains ['V']"),
+    ('bad reference energies', 'reference energies must map element symbols'),
+])  # fmt: skip
+def test_run_evaluate_potential_checks_before_storing(reference_potential_yaml, reference_frames, aiida_profile,
+                                                      node_count, case, message):  # fmt: skip
+    """A potential that does not cover the data (or unusable reference energies) raises before the calcfunction
+    stores anything; the calcfunction itself would leave an excepted node behind."""
+    from aiida_glassml.calcfunctions.potential import run_evaluate_potential
+    from aiida_glassml.common.ace import AcePotentialError
+    from aiida_glassml.data import AcePotentialData, TrainingSetData
+
+    potential = AcePotentialData.get_or_create(reference_potential_yaml)
+    frames, reference = reference_frames.select([0, 1]), None
+    if case == 'uncovered element':
+        frames = with_vanadium(frames)
+    else:
+        reference = {'Na': 'zero'}
+    dataset = TrainingSetData(frames)  # unstored
+    before = node_count()
+    with pytest.raises(AcePotentialError) as info:
+        run_evaluate_potential(potential, dataset, reference)
+    assert message in str(info.value)
+    assert node_count() == before
+
+
+def test_run_evaluate_potential_on_nodes(reference_potential_yaml, reference_frames, aiida_profile):
+    from aiida_glassml.calcfunctions.potential import run_evaluate_potential
+    from aiida_glassml.data import AcePotentialData, TrainingSetData
+
+    potential = AcePotentialData.get_or_create(reference_potential_yaml)
+    subset = reference_frames.select(range(0, 436, 40))
+    result = run_evaluate_potential(potential, TrainingSetData(subset), {'Fe': 0.0, 'Na': 0.0, 'O': 0.0, 'P': 0.0})
+    expected, _ = evaluate(reference_potential_yaml, subset, reference_energy={'Fe': 0.0, 'Na': 0.0, 'O': 0.0,
+                                                                               'P': 0.0})  # fmt: skip
+    assert result['metrics']['energy_mae'] == pytest.approx(expected['energy_mae'])
+    assert result['metrics'].creator.inputs.reference_energies.get_dict()['Na'] == 0.0
+
+
+def with_vanadium(frames):
+    """The same frames with the first atom turned into V, an element the NaFePO4 potential does not cover."""
+    import dataclasses
+
+    numbers = frames.numbers.copy()
+    numbers[0] = 23
+    return dataclasses.replace(frames, numbers=numbers)
+
+
+def test_cli_evaluate_store_checks_then_records_provenance(reference_potential_yaml, reference_frames, aiida_profile,
+                                                           node_count):  # fmt: skip
+    from aiida import orm
+
+    from aiida_glassml.data import AcePotentialData, TrainingSetData
+
+    potential = AcePotentialData.get_or_create(reference_potential_yaml)
+    good = TrainingSetData(reference_frames.select(range(3))).store()
+    bad = TrainingSetData(with_vanadium(reference_frames.select([0]))).store()
+    before = node_count()
+    result = CliRunner().invoke(cli, ['potential', 'evaluate', str(potential.pk), str(bad.pk), '--store'])
+    assert result.exit_code != 0
+    assert "also contains ['V']" in result.output
+    assert node_count() == before
+    result = CliRunner().invoke(cli, ['potential', 'evaluate', str(potential.pk), str(good.pk), '--store', '--json'])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    metrics = orm.load_node(payload['metrics_pk'])
+    assert metrics.creator.process_label == 'evaluate_potential'
+    assert payload['n_frames'] == 3 and payload['energy_mae'] == pytest.approx(metrics['energy_mae'])

@@ -174,3 +174,17 @@ def test_metrics_auto_reference_shift():
     frames = _two_frames()
     corrected = metrics.corrected_energies(frames, {'Na': -1.0, 'O': -2.0, 'shift': 0.5})
     assert corrected == pytest.approx([-2.0 + 1.0, -5.0 + 2.0])
+
+
+def test_upfit_size_check_uses_the_initial_basis():
+    """An up-fit that continues an initial potential fits that potential's basis (here 248 per element), not the
+    settings' `number_of_functions_per_element`."""
+    s = validate_settings({'number_of_functions_per_element': 10, 'active_set': {'all_atoms': True}})
+    counts = {'Fe': 200, 'Na': 500, 'O': 900, 'P': 300}
+    settings.check_dataset_size(s, counts)  # fine for 10 functions
+    initial = {'Fe': 248, 'Na': 248, 'O': 248, 'P': 248}
+    with pytest.raises(FitSettingsError, match=r'too few atoms of Fe \(200\)') as info:
+        settings.check_dataset_size(s, counts, initial)
+    assert '248 functions per element' in str(info.value)
+    assert 'Insufficient atomic environments' in str(info.value)
+    assert 'up-fit from a potential with fewer functions' in str(info.value)

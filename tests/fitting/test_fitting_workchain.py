@@ -121,21 +121,100 @@ def test_active_set_gamma(fitted):
     assert np.max(calc.results['gamma']) == pytest.approx(gamma_far[: len(atoms)].max())
 
 
+def _metrics_rows(calc) -> list[dict]:
+    """pacemaker's metrics.txt of a finished PacemakerCalculation as rows {column: value}."""
+    text = calc.outputs.retrieved.base.repository.get_object_content('metrics.txt')
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    return [dict(zip(lines[0], map(float, row))) for row in lines[1:]]
+
+
+def _pacemaker_calcs(workchain) -> list:
+    return sorted(workchain.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes(), key=lambda n: n.ctime)
+
+
+@pytest.fixture
+def extra_frames(reference_frames, small_frames):
+    """10 more published frames (moderate forces) that are not among the 30 of `small_frames`."""
+    off = reference_frames.offsets
+    known = set(np.round(small_frames.energy, 6))
+    fresh = [i for i in range(reference_frames.n_frames)
+             if np.abs(reference_frames.forces[off[i] : off[i + 1]]).max() < 15.0
+             and round(float(reference_frames.energy[i]), 6) not in known]  # fmt: skip
+    return reference_frames.select(fresh[:10])
+
+
 @pytest.mark.slow
-def test_upfit_from_earlier_potential(fitted, pace_codes, small_frames):
-    """The dataset has grown: continue from the earlier potential (pacemaker's initial_potential)."""
-    grown = TrainingSetData(small_frames).store()
+def test_upfit_from_earlier_potential(fitted, pace_codes, small_frames, extra_frames):
+    """The dataset has grown by 10 frames: the up-fit trains on more frames and starts from the earlier potential's
+    file (basis and coefficients), byte for byte."""
+    grown = TrainingSetData(FrameSet.concatenate([small_frames, extra_frames])).store()
+    assert grown.n_frames == small_frames.n_frames + 10
     builder = FitAceWorkChain.get_builder_from_protocol(
         pace_codes['code'], grown, protocol='fast', initial_potential=fitted.outputs.potential,
         overrides={'make_plots': False, 'pacemaker': {'settings': {'maxiter': 1}}},
     )  # fmt: skip
     _, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_status
-    calc = node.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes()[-1]
-    assert calc.inputs.initial_potential.uuid == fitted.outputs.potential.uuid
-    text = calc.outputs.retrieved.base.repository.get_object_content('input.yaml')
-    assert 'potential: initial_potential.yaml' in text  # continue the earlier basis from its coefficients
     assert 'energy_parity' not in node.outputs
+    calc = _pacemaker_calcs(node)[-1]
+    earlier = fitted.outputs.potential
+    assert calc.inputs.initial_potential.uuid == earlier.uuid
+    # the job's input folder holds the earlier potential, coefficients and all, as the basis to continue
+    assert calc.base.repository.get_object_content('initial_potential.yaml', mode='rb') == \
+        earlier.base.repository.get_object_content(AcePotentialData.YAML, mode='rb')  # fmt: skip
+    assert 'potential: initial_potential.yaml' in calc.base.repository.get_object_content('input.yaml')
+    # more training frames than the first fit (same seeded 20% split of a larger set)
+    first = fitted.outputs.metrics.get_dict()
+    assert node.outputs.metrics['train_n_frames'] > first['train_n_frames']
+    assert node.outputs.metrics['train_n_frames'] + node.outputs.metrics['test_n_frames'] == grown.n_frames
+    assert node.outputs.potential.base.attributes.get('functions_per_element') == \
+        earlier.base.attributes.get('functions_per_element')  # fmt: skip
+    assert _metrics_rows(calc)[0]['iter_num'] == 0  # pacemaker recorded the start from those coefficients
+
+
+_STOP_AFTER_FIRST_INTERIM = """#!/bin/bash
+# pacemaker, killed (SIGKILL) as soon as it writes its first interim potential; only on the first call (marker file)
+if [ -e "{marker}" ]; then exec "{pacemaker}" "$@"; fi
+touch "{marker}"
+"{pacemaker}" "$@" &
+pid=$!
+while kill -0 $pid 2>/dev/null && [ ! -s interim_potential_0.yaml ]; do sleep 0.05; done
+sleep 0.2
+kill -KILL $pid 2>/dev/null
+wait $pid
+"""
+
+
+@pytest.mark.slow
+def test_interrupted_fit_restarts_from_interim_potential(pace_codes, small_frames, aiida_localhost, tmp_path):
+    """A real pacemaker run killed after its first interim potential (exit 400 with `interim_potential`); the work
+    chain restarts from that interim potential and finishes OK."""
+    from aiida_glassml.tools.setup import find_executable
+
+    wrapper = tmp_path / 'pacemaker-killed-once'
+    wrapper.write_text(_STOP_AFTER_FIRST_INTERIM.format(marker=tmp_path / 'killed', pacemaker=find_executable('pacemaker')))
+    wrapper.chmod(0o755)
+    code = orm.InstalledCode(computer=aiida_localhost, filepath_executable=str(wrapper), label='pacemaker-killed-once',
+                             default_calc_job_plugin='glassml.pacemaker').store()  # fmt: skip
+    dataset = TrainingSetData(small_frames.select(range(12))).store()
+    builder = FitAceWorkChain.get_builder_from_protocol(
+        code, dataset, protocol='fast', yaml2yace_code=pace_codes['yaml2yace_code'],
+        activeset_code=pace_codes['activeset_code'],
+        overrides={'make_plots': False, 'pacemaker': {'settings': {'maxiter': 12, 'early_stopping_patience': 12}}},
+    )  # fmt: skip
+    _, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_status
+    first, second = _pacemaker_calcs(node)
+    assert first.exit_status == PacemakerCalculation.exit_codes.ERROR_FIT_INTERRUPTED.status
+    assert 'potential' not in first.outputs
+    interim = first.outputs.interim_potential
+    assert second.inputs.initial_potential.uuid == interim.uuid
+    assert second.inputs.settings['upfit'] == 'continue'
+    assert second.base.repository.get_object_content('initial_potential.yaml', mode='rb') == \
+        interim.base.repository.get_object_content(AcePotentialData.YAML, mode='rb')  # fmt: skip
+    assert second.is_finished_ok and node.outputs.potential.has_active_set
+    # the restart continued from the interim coefficients: it starts below the interrupted run's own start
+    assert _metrics_rows(second)[0]['loss'] < _metrics_rows(first)[0]['loss']
 
 
 def _failed_child(exit_code, with_interim: bool, potential=None):
@@ -205,6 +284,23 @@ def test_bad_input_raises_before_storing(pace_codes, small_frames, node_count, o
     with pytest.raises(error) as info:
         FitAceWorkChain.get_builder_from_protocol(pace_codes['code'], dataset, protocol='fast', overrides=overrides)
     assert message in str(info.value)
+    assert node_count() == before
+
+
+def test_upfit_too_large_initial_basis_raises_before_storing(pace_codes, small_frames, reference_potential_yaml,
+                                                            reference_potential_yace, node_count):  # fmt: skip
+    """`fast` asks for 10 functions per element, but an up-fit continues the initial potential's 248: 12 frames hold
+    too few Fe environments for that basis (pace_activeset would fail after the fit), so the builder refuses."""
+    dataset = TrainingSetData(small_frames.select(range(12)))  # unstored
+    initial = AcePotentialData(yaml=reference_potential_yaml, yace=reference_potential_yace)  # unstored
+    assert initial.base.attributes.get('functions_per_element')['Fe'] == 248
+    before = node_count()
+    FitAceWorkChain.get_builder_from_protocol(pace_codes['code'], dataset, protocol='fast')  # fine from scratch
+    with pytest.raises(FitSettingsError, match='Insufficient atomic environments') as info:
+        FitAceWorkChain.get_builder_from_protocol(pace_codes['code'], dataset, protocol='fast',
+                                                  initial_potential=initial)  # fmt: skip
+    assert '248 functions per element' in str(info.value)
+    assert 'up-fit from a potential with fewer functions' in str(info.value)
     assert node_count() == before
 
 

@@ -119,3 +119,28 @@ def test_existing_group_label_stores_nothing(aiida_profile_clean, node_count):
     with pytest.raises(StructureGenerationError, match="group 'taken' already exists"):
         generate_composition_grid_structures(['Na2O', 'P2O5'], 0.5, settings={'n_atoms': 40}, group_label='taken')
     assert node_count() == before
+
+
+def test_run_random_structure_packs_once(aiida_profile_clean, monkeypatch):
+    """The up-front checks do not pack: only the calcfunction does (a 3003-atom grid is not packed twice)."""
+    from aiida_glassml.structures import generate, packing
+
+    calls = []
+    original = packing.random_packing
+    monkeypatch.setattr(generate, 'random_packing', lambda *a, **k: calls.append(1) or original(*a, **k))
+    structure = run_random_structure(NAFEPO4, 3, SETTINGS)
+    assert calls == [1]
+    assert len(structure.sites) == 98
+
+
+def test_packing_that_stalls_after_the_checks_fails_the_calcfunction_clearly(aiida_profile_clean):
+    """Dense enough to stall but below the fast-fail limit: the cheap checks pass, the calcfunction node is stored as
+    failed (exit 310, the reason as message) and the runner raises naming it."""
+    settings = {'n_atoms': 98, 'density': 3.38, 'min_distance': 2.0, 'max_attempts': 5}
+    with pytest.raises(StructureGenerationError, match=r'random packing failed: 5 attempts .* stalled; '
+                                                       r'random_structure<\d+> is stored as failed') as info:
+        run_random_structure(NAFEPO4, 1, settings)
+    failed = orm.QueryBuilder().append(orm.CalcFunctionNode).one()[0]
+    assert f'random_structure<{failed.pk}>' in str(info.value)
+    assert failed.exit_status == 310 and 'lower the density or the minimum distance' in failed.exit_message
+    assert not failed.base.links.get_outgoing().all()

@@ -60,3 +60,42 @@ def test_generate_rejects_bad_input_without_storing(invoke, node_count):
     assert result.exit_code == 1
     assert 'exactly one of --fractions, --formula or --grid-step' in result.output
     assert node_count() == before
+
+
+def test_generate_prints_realised_next_to_requested_composition(invoke):
+    result = invoke('--units', 'Na2O,FeO,P2O5', '--fractions', '0.3,0.4,0.3', '--atoms', '50', '--density', '3.0')
+    assert result.exit_code == 0, result.output
+    # 50 atoms cannot hold 0.3/0.4/0.3 exactly: Na8Fe5P8O29 realises 4/13, 5/13, 4/13
+    assert 'composition requested -> realised: Na2O 0.3000 -> 0.3077, FeO 0.4000 -> 0.3846, P2O5 0.3000 -> 0.3077' \
+        in result.output  # fmt: skip
+
+
+@pytest.mark.parametrize(('cell', 'lengths'), [('10,10,12', [10, 10, 12]), ('10,0,0,0,10,0,0,0,12', [10, 10, 12])])
+def test_generate_with_a_given_cell(invoke, tmp_path, cell, lengths):
+    output = tmp_path / 'cell.extxyz'
+    result = invoke('--units', 'Na2O,FeO,P2O5', '--fractions', '0.25,0.5,0.25', '--atoms', '98', '--cell', cell,
+                    '--output', str(output))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    atoms = ase.io.read(output)
+    assert atoms.cell.lengths() == pytest.approx(lengths)
+    assert atoms.info['density_source'] == 'cell'
+    # with a density the shape is kept and scaled
+    result = invoke('--units', 'Na2O,FeO,P2O5', '--fractions', '0.25,0.5,0.25', '--atoms', '98', '--cell', cell,
+                    '--density', '3.38', '--output', str(output))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scaled = ase.io.read(output).cell.lengths()
+    assert scaled[2] / scaled[0] == pytest.approx(1.2)
+
+
+def test_generate_rigid_tetrahedra_and_bad_cell(invoke, node_count):
+    result = invoke('--units', 'Na2O,FeO,P2O5', '--fractions', '0.25,0.5,0.25', '--atoms', '112', '--density',
+                    '3.07', '--min-distance', '1.9', '--units-geometry', 'tetrahedra')  # fmt: skip
+    assert result.exit_code == 0, result.output
+    structure = orm.QueryBuilder().append(orm.StructureData).one()[0]
+    assert structure.base.attributes.get('units_geometry') == 'tetrahedra'
+    before = node_count()
+    result = invoke('--units', 'Na2O,FeO,P2O5', '--fractions', '0.25,0.5,0.25', '--cell', '10,10')
+    assert result.exit_code == 1 and 'must be three lengths' in result.output
+    result = invoke('--units', 'Na2O,P2O5', '--fractions', '0.5,0.5', '--units-geometry', 'tetrahedra')
+    assert result.exit_code == 1 and 'isolated XO4 tetrahedra need 4' in result.output
+    assert node_count() == before

@@ -153,3 +153,70 @@ def test_unknown_setting_is_rejected():
     composition = Composition.from_units(['Na2O', 'FeO', 'P2O5'], [0.25, 0.5, 0.25])
     with pytest.raises(StructureGenerationError, match=r"unknown setting\(s\) \['atoms'\]"):
         generate_random_structure(composition, 1, {'atoms': 98})
+
+
+def _unit_structure(seed=1, n_atoms=112, density=3.07, **extra):
+    composition = Composition.from_units(['Na2O', 'FeO', 'P2O5'], [0.25, 0.5, 0.25])
+    settings = {'n_atoms': n_atoms, 'density': density, 'min_distance': 1.9, 'units_geometry': 'tetrahedra', **extra}
+    return generate_random_structure(composition, seed, settings)
+
+
+def test_rigid_tetrahedra_have_exact_bonds_and_keep_distances_between_units():
+    generated = _unit_structure(tetrahedra={'P': 1.53})
+    atoms = generated.atoms
+    symbols = np.array(atoms.get_chemical_symbols())
+    assert sum(atoms.get_initial_charges()) == 0
+    assert atoms.get_chemical_formula() == 'Fe16Na16O64P16'
+    assert density_of(atoms) == pytest.approx(3.07, rel=1e-6)
+    distances = atoms.get_all_distances(mic=True)
+    phosphorus, oxygen = np.flatnonzero(symbols == 'P'), np.flatnonzero(symbols == 'O')
+    owner = {}  # every O belongs to exactly one P, at exactly the bond length
+    for p in phosphorus:
+        bonded = oxygen[np.isclose(distances[p, oxygen], 1.53, atol=1e-9)]
+        assert len(bonded) == 4
+        owner.update({int(o): int(p) for o in bonded})
+        assert np.allclose(distances[np.ix_(bonded, bonded)][~np.eye(4, dtype=bool)], 1.53 * np.sqrt(8 / 3))
+    assert len(owner) == 64
+    # every pair not inside one tetrahedron keeps the minimum distance
+    unit = np.arange(len(atoms))
+    for o, p in owner.items():
+        unit[o] = p
+    for i, j, distance, required in min_distance_violations(atoms, 1.9):
+        assert unit[i] == unit[j], (symbols[i], symbols[j], distance, required)
+    assert generated.metadata()['units_geometry'] == 'tetrahedra'
+
+
+def test_rigid_tetrahedra_are_reproducible_and_seeded():
+    first, again, other = _unit_structure(seed=4).atoms, _unit_structure(seed=4).atoms, _unit_structure(seed=5).atoms
+    np.testing.assert_array_equal(first.positions, again.positions)
+    assert not np.allclose(first.positions, other.positions)
+
+
+def test_rigid_vanadate_tetrahedra_with_mixed_formers():
+    composition = Composition.from_units(['Na2O', 'P2O5', 'V2O5'], [0.75, 0.125, 0.125])  # Na3PO4-Na3VO4
+    generated = generate_random_structure(composition, 2, {'n_atoms': 96, 'density': 2.6, 'min_distance': 1.8,
+                                                           'units_geometry': 'tetrahedra'})  # fmt: skip
+    atoms = generated.atoms
+    symbols = np.array(atoms.get_chemical_symbols())
+    distances = atoms.get_all_distances(mic=True)
+    oxygen = np.flatnonzero(symbols == 'O')
+    for element, bond in (('P', 1.54), ('V', 1.72)):
+        for centre in np.flatnonzero(symbols == element):
+            assert np.isclose(distances[centre, oxygen], bond, atol=1e-9).sum() == 4
+    assert sum(atoms.get_initial_charges()) == 0
+
+
+@pytest.mark.parametrize(('units', 'fractions', 'settings', 'message'), [
+    (['Na2O', 'P2O5'], [0.5, 0.5], {}, '3.00 per former, but isolated XO4 tetrahedra need 4'),
+    (['Na2O', 'FeO'], [0.5, 0.5], {}, 'has no tetrahedral former'),
+    (['Na2O', 'FeO', 'P2O5'], [0.25, 0.5, 0.25], {'units_geometry': 'octahedra'}, "units_geometry 'octahedra'"),
+    (['Na2O', 'FeO', 'P2O5'], [0.25, 0.5, 0.25], {'tetrahedra': {'P': 9.0}}, 'must be in 0.5-3.5 Å'),
+    (['Na2O', 'FeO', 'P2O5'], [0.25, 0.5, 0.25], {'density': 8.0}, 'infeasible packing'),
+])  # fmt: skip
+def test_rigid_unit_bad_input_fails_before_packing(units, fractions, settings, message):
+    from aiida_glassml.structures import plan_random_structure
+
+    composition = Composition.from_units(units, fractions)
+    with pytest.raises(StructureGenerationError, match=message.replace('(', r'\(').replace('.', r'\.')):
+        plan_random_structure(composition, 1, {'n_atoms': 100, 'density': 3.0, 'units_geometry': 'tetrahedra',
+                                               **settings})  # fmt: skip
