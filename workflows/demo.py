@@ -134,8 +134,8 @@ def main() -> int:
     stage('6. ACE melt-quench of a 112-atom NaFePO4 cell in ASE/pyace, gamma tracked (fast protocol)')
     nafepo4 = run_random_structure({'units': ['Na2O', 'FeO', 'P2O5'], 'fractions': [0.25, 0.5, 0.25]}, seed=2,
                                    settings={'n_atoms': 112, 'density': 3.07, 'min_distance': 1.9,
-                                             'pair_min_distances': {'P-O': 1.45, 'Fe-O': 1.8, 'Na-O': 2.1}})  # fmt: skip
-    record('NaFePO4 start structure', nafepo4, f'{len(nafepo4.sites)} atoms')
+                                             'units_geometry': 'tetrahedra'})  # fmt: skip
+    record('NaFePO4 start structure', nafepo4, f'{len(nafepo4.sites)} atoms, rigid PO4 units placed at random')
     builder = MeltQuenchWorkChain.get_builder_from_protocol(
         orm.load_code('glassml-python@localhost'), nafepo4, potential=with_asi, engine='ase', protocol='fast',
         overrides=MELT_QUENCH_OVERRIDES,
