@@ -155,8 +155,10 @@ class PacemakerCalculation(CalcJob):
         initial = None
         if 'initial_potential' in self.inputs:
             initial = input_yaml.INITIAL_POTENTIAL_FILENAME
-            content = self.inputs.initial_potential.base.repository.get_object_content(AcePotentialData.YAML, 'rb')
-            folder.create_file_from_filelike(io.BytesIO(content), initial, mode='wb')
+            content = self.inputs.initial_potential.base.repository.get_object_content(AcePotentialData.YAML)
+            # its coefficients were fitted as bare ACE; the old core repulsion would distort the up-fit's loss
+            content = input_yaml.initial_potential_yaml(content, plan.settings)
+            folder.create_file_from_filelike(io.BytesIO(content.encode('utf-8')), initial, mode='wb')
         text = input_yaml.render_input_yaml(
             plan.settings, plan.elements, test_filename=input_yaml.TEST_FILENAME if plan.test is not None else None,
             initial_potential=initial,

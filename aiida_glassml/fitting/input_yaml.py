@@ -5,6 +5,7 @@ No AiiDA imports.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import yaml
@@ -13,6 +14,14 @@ TRAIN_FILENAME = 'train.pckl.gzip'
 TEST_FILENAME = 'test.pckl.gzip'
 INITIAL_POTENTIAL_FILENAME = 'initial_potential.yaml'
 OUTPUT_POTENTIAL_FILENAME = 'output_potential.yaml'
+
+#: species-block keys of pacemaker's inner cutoff / core repulsion, with the values of a bare ACE basis (as pacemaker
+#: writes them before `repulsion: auto` adds a ZBL core; see its interim potentials).
+BARE_INNER_CUTOFF = {
+    'r_in': '0', 'delta_in': '0', 'inner_cutoff_type': 'distance', 'core-repulsion': '[0, 0]',
+    'rho_core_cut': '100000', 'drho_core_cut': '250',
+}  # fmt: skip
+_INNER_CUTOFF_LINE = re.compile(r'^(\s+)(' + '|'.join(map(re.escape, BARE_INNER_CUTOFF)) + r'):[^\n]*$', re.MULTILINE)
 
 
 def pacemaker_input(
@@ -73,6 +82,22 @@ def pacemaker_input(
         potential = initial_potential
     return {'seed': s['seed'], 'cutoff': s['cutoff'], 'data': data, 'potential': potential, 'fit': fit,
             'backend': backend}  # fmt: skip
+
+
+def without_core_repulsion(potential_yaml: str) -> str:
+    """A pacemaker potential (``.yaml`` text) with the core repulsion that ``repulsion: auto`` added after its fit
+    switched off: the bare ACE expansion its coefficients were fitted as. Everything else is kept byte for byte.
+
+    Fed to an up-fit as is, the old ZBL core (inner cutoff ``r_in`` at the shortest bonds of the *earlier* data)
+    acts on every closer contact of the new data and dominates the loss (forces of tens of eV/Å); pacemaker puts a
+    new core, fitted to the new data's shortest bonds, on the result anyway."""
+    return _INNER_CUTOFF_LINE.sub(lambda m: f'{m[1]}{m[2]}: {BARE_INNER_CUTOFF[m[2]]}', potential_yaml)
+
+
+def initial_potential_yaml(potential_yaml: str, settings: dict) -> str:
+    """The initial potential's file as the job writes it: bare ACE when the fit adds its own core repulsion
+    (``repulsion: auto``), unchanged otherwise (then the old core stays part of the model being fitted)."""
+    return without_core_repulsion(potential_yaml) if settings['repulsion'] == 'auto' else potential_yaml
 
 
 def render_input_yaml(settings: dict, elements: t.Sequence[str], **kwargs) -> str:

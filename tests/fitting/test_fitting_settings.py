@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,40 @@ def test_input_yaml_fast_upfit(file_regression):
     s = validate_settings(FitAceWorkChain.get_protocol_inputs('fast')['pacemaker']['settings'])
     text = input_yaml.render_input_yaml(s, ['Fe', 'Na', 'O', 'P'], initial_potential='initial_potential.yaml')
     file_regression.check(text, extension='.yaml')
+
+
+def test_initial_potential_without_core_repulsion(reference_potential_yaml, reference_frames, tmp_path):
+    """An up-fit gets the initial potential as the bare ACE expansion its coefficients were fitted as: the ZBL core
+    that `repulsion: auto` added after its fit is switched off, everything else is kept byte for byte."""
+    import yaml
+
+    from aiida_glassml.fitting.evaluate import predict
+
+    text = reference_potential_yaml.read_text()
+    bare = input_yaml.initial_potential_yaml(text, validate_settings())  # repulsion: auto
+    assert bare == input_yaml.without_core_repulsion(text)
+    assert input_yaml.initial_potential_yaml(text, validate_settings({'repulsion': None})) == text
+    original, stripped = yaml.safe_load(text), yaml.safe_load(bare)
+    # one- and two-species blocks carry the inner cutoff
+    assert {b['inner_cutoff_type'] for b in original['species'] if 'r_in' in b} == {'zbl'}
+    for block in (b for b in stripped['species'] if 'r_in' in b):
+        assert (block['r_in'], block['delta_in'], block['inner_cutoff_type'], block['core-repulsion']) == \
+            (0, 0, 'distance', [0, 0])  # fmt: skip
+    for block in (*original['species'], *stripped['species']):
+        for key in input_yaml.BARE_INNER_CUTOFF:
+            block.pop(key, None)
+    assert stripped == original  # coefficients, basis and metadata untouched
+    # predictions: those of the bare expansion (inner cutoff off), not of the shipped potential with its core
+    atoms = reference_frames.select([0]).to_atoms()[0]
+    atoms.set_cell(atoms.cell * 0.5, scale_atoms=True)  # shortest contact 1.0 Å: inside the core (r_in ~0.8-1.2 Å)
+    close = FrameSet.from_atoms([atoms])
+    files = {'shipped': text, 'stripped': bare, 'r_in_0': re.sub(r'r_in: [0-9.eE+-]+', 'r_in: 0', text)}
+    e = {}
+    for name, content in files.items():
+        (tmp_path / f'{name}.yaml').write_text(content)
+        e[name] = predict(tmp_path / f'{name}.yaml', close)['energy']
+    np.testing.assert_allclose(e['stripped'], e['r_in_0'], rtol=0, atol=1e-8)
+    assert e['shipped'][0] - e['stripped'][0] > 1000  # eV: the shipped core repels these contacts
 
 
 def test_input_yaml_upfit_modes():

@@ -13,6 +13,7 @@ from aiida_glassml.calculations.pacemaker import PacemakerCalculation
 from aiida_glassml.common.frames import FrameSet
 from aiida_glassml.data import AcePotentialData, TrainingSetData
 from aiida_glassml.fitting.evaluate import predict
+from aiida_glassml.fitting.input_yaml import without_core_repulsion
 from aiida_glassml.fitting.settings import FitSettingsError
 from aiida_glassml.protocols import ProtocolError
 from aiida_glassml.workflows.fit_ace import FitAceWorkChain
@@ -143,25 +144,45 @@ def extra_frames(reference_frames, small_frames):
     return reference_frames.select(fresh[:10])
 
 
-@pytest.mark.slow
-def test_upfit_from_earlier_potential(fitted, pace_codes, small_frames, extra_frames):
-    """The dataset has grown by 10 frames: the up-fit trains on more frames and starts from the earlier potential's
-    file (basis and coefficients), byte for byte."""
-    grown = TrainingSetData(FrameSet.concatenate([small_frames, extra_frames])).store()
-    assert grown.n_frames == small_frames.n_frames + 10
+def _upfit(pace_codes, earlier, dataset, test_set=None):
+    """FitAceWorkChain (fast, one BFGS iteration) continuing from ``earlier``; returns (work chain, its job)."""
     builder = FitAceWorkChain.get_builder_from_protocol(
-        pace_codes['code'], grown, protocol='fast', initial_potential=fitted.outputs.potential,
+        pace_codes['code'], dataset, protocol='fast', initial_potential=earlier, test_set=test_set,
         overrides={'make_plots': False, 'pacemaker': {'settings': {'maxiter': 1}}},
     )  # fmt: skip
     _, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_status
-    assert 'energy_parity' not in node.outputs
-    calc = _pacemaker_calcs(node)[-1]
+    return node, _pacemaker_calcs(node)[-1]
+
+
+@pytest.mark.slow
+def test_upfit_on_same_data_starts_where_first_fit_ended(fitted, pace_codes):
+    """Same train/test frames, the earlier potential's coefficients and reference energies (energy zero): pacemaker's
+    first loss of the up-fit is the loss the first fit ended at."""
+    _, calc = _upfit(pace_codes, fitted.outputs.potential, fitted.outputs.train_set, fitted.outputs.test_set)
+    first_end = _metrics_rows(_pacemaker_calcs(fitted)[-1])[-1]['loss']
+    start = _metrics_rows(calc)[0]
+    assert start['iter_num'] == 0
+    assert start['loss'] <= 1.5 * first_end
+    assert start['loss'] == pytest.approx(first_end, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_upfit_from_earlier_potential(fitted, pace_codes, small_frames, extra_frames):
+    """The dataset has grown by 10 frames: the up-fit trains on more frames and starts from the earlier potential's
+    basis and coefficients as the bare ACE expansion they were fitted as (its ZBL core switched off), so it starts
+    near the first fit's final loss and keeps training."""
+    grown = TrainingSetData(FrameSet.concatenate([small_frames, extra_frames])).store()
+    assert grown.n_frames == small_frames.n_frames + 10
     earlier = fitted.outputs.potential
+    node, calc = _upfit(pace_codes, earlier, grown)
+    assert 'energy_parity' not in node.outputs
     assert calc.inputs.initial_potential.uuid == earlier.uuid
-    # the job's input folder holds the earlier potential, coefficients and all, as the basis to continue
-    assert calc.base.repository.get_object_content('initial_potential.yaml', mode='rb') == \
-        earlier.base.repository.get_object_content(AcePotentialData.YAML, mode='rb')  # fmt: skip
+    # the job's input folder holds the earlier potential, coefficients and all, without the core repulsion
+    earlier_text = earlier.base.repository.get_object_content(AcePotentialData.YAML)
+    written = calc.base.repository.get_object_content('initial_potential.yaml')
+    assert 'inner_cutoff_type: zbl' in earlier_text and 'inner_cutoff_type: zbl' not in written
+    assert written == without_core_repulsion(earlier_text)
     assert 'potential: initial_potential.yaml' in calc.base.repository.get_object_content('input.yaml')
     # more training frames than the first fit (same seeded 20% split of a larger set)
     first = fitted.outputs.metrics.get_dict()
@@ -169,7 +190,15 @@ def test_upfit_from_earlier_potential(fitted, pace_codes, small_frames, extra_fr
     assert node.outputs.metrics['train_n_frames'] + node.outputs.metrics['test_n_frames'] == grown.n_frames
     assert node.outputs.potential.base.attributes.get('functions_per_element') == \
         earlier.base.attributes.get('functions_per_element')  # fmt: skip
-    assert _metrics_rows(calc)[0]['iter_num'] == 0  # pacemaker recorded the start from those coefficients
+    # pacemaker puts a new core, at the grown data's shortest bonds, on the result
+    assert 'inner_cutoff_type: zbl' in node.outputs.potential.base.repository.get_object_content(AcePotentialData.YAML)
+    # with the old core left on, the extra frames' close contacts made the first loss ~17x the first fit's final
+    # loss (16.6 vs 0.95, nearly all from forces); without it, only the unseen frames' errors add (~1.6x)
+    first_end = _metrics_rows(_pacemaker_calcs(fitted)[-1])[-1]['loss']
+    rows = _metrics_rows(calc)
+    assert rows[0]['iter_num'] == 0
+    assert rows[0]['loss'] < 2.0 * first_end
+    assert rows[-1]['loss'] < rows[0]['loss']  # it trains
 
 
 _STOP_AFTER_FIRST_INTERIM = """#!/bin/bash
