@@ -3,6 +3,9 @@
 Orthorhombic cells with a cutoff below half the shortest box length use ``scipy.spatial.cKDTree`` with ``boxsize``
 (C speed, minimum image). Triclinic cells, or cutoffs reaching beyond the minimum image, fall back to ASE's
 binned ``neighbor_list``, which returns every periodic image.
+
+:func:`pair_distance_histogram` counts pairs per species pair and distance bin without building the pair list:
+a numba cell-list kernel for orthorhombic cells, the pair list + ``bincount`` otherwise (and as the reference).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import dataclasses
 import numpy as np
 from ase import Atoms
 
-from .errors import NonPeriodicCellError
+from .errors import AnalysisInputError, NonPeriodicCellError
 
-__all__ = ('PairList', 'minimum_image', 'neighbor_pairs', 'perpendicular_widths', 'require_periodic')
+__all__ = (
+    'PairList', 'minimum_image', 'neighbor_pairs', 'pair_distance_histogram', 'perpendicular_widths', 'require_periodic'
+)
 
 
 def require_periodic(atoms: Atoms, what: str = 'this analysis') -> None:
@@ -39,6 +44,12 @@ def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
 def _is_orthorhombic(cell: np.ndarray) -> bool:
     cell = np.asarray(cell, dtype=float)
     return bool(np.all(np.abs(cell - np.diag(np.diag(cell))) < 1e-10) and np.all(np.diag(cell) > 0))
+
+
+def _wrap(positions: np.ndarray, box: np.ndarray) -> np.ndarray:
+    wrapped = np.mod(positions, box)
+    wrapped[wrapped >= box] = 0.0  # mod can round up to exactly box, which cKDTree rejects
+    return wrapped
 
 
 def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -97,8 +108,7 @@ def neighbor_pairs(
         from scipy.spatial import cKDTree
 
         box = np.diag(cell).copy()
-        wrapped = np.mod(positions, box)
-        wrapped[wrapped >= box] = 0.0  # mod can round up to exactly box, which cKDTree rejects
+        wrapped = _wrap(positions, box)
         tree = cKDTree(wrapped, boxsize=box)
         pairs = tree.query_pairs(cutoff, output_type='ndarray')
         i, j = pairs[:, 0], pairs[:, 1]
@@ -125,3 +135,52 @@ def neighbor_pairs(
     first_nonzero = np.where(shifts[:, 0] != 0, shifts[:, 0], np.where(shifts[:, 1] != 0, shifts[:, 1], shifts[:, 2]))
     keep = (i < j) | ((i == j) & (first_nonzero > 0))
     return PairList(i[keep], j[keep], distances[keep], vectors[keep], n_atoms, float(cutoff))
+
+
+def pair_distance_histogram(
+    atoms: Atoms,
+    codes: np.ndarray,
+    n_species: int,
+    dr: float,
+    n_bins: int,
+    positions: np.ndarray | None = None,
+    method: str = 'auto',
+) -> np.ndarray:
+    """Unordered pairs closer than ``n_bins * dr`` counted per species pair and bin, shape (n_species², n_bins).
+
+    ``codes`` gives each atom's species index; row ``min(a, b) * n_species + max(a, b)`` holds the pairs of species
+    a and b (other rows stay zero). A distance d falls in bin ``min(int(d / dr), n_bins - 1)``. ``method``:
+    ``"kernel"`` (numba cell list; orthorhombic cells, cutoff within half the smallest width), ``"pairs"``
+    (:func:`neighbor_pairs` + ``bincount``, any cell) or ``"auto"`` (the kernel where it applies and numba is
+    installed). Both give identical integer counts.
+    """
+    require_periodic(atoms, 'a pair distance histogram')
+    cell = np.asarray(atoms.cell, dtype=float)
+    positions = np.asarray(atoms.positions if positions is None else positions, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    cutoff = float(np.linspace(0.0, n_bins * dr, n_bins + 1)[-1])  # the last edge, as compute_rdf builds it
+    if method not in ('auto', 'kernel', 'pairs'):
+        raise AnalysisInputError(f'method must be "auto", "kernel" or "pairs", got {method!r}.')
+    fits = _is_orthorhombic(cell) and cutoff <= 0.5 * perpendicular_widths(cell).min() * (1 + 1e-12)
+    if method != 'pairs':
+        from . import _kernels
+
+        if method == 'kernel' and not (fits and _kernels.HAVE_NUMBA):
+            raise AnalysisInputError(
+                'the histogram kernel needs numba and an orthorhombic cell with the cutoff within half its smallest '
+                'width; use method="auto" to fall back to the pair list.'
+            )
+        if fits and _kernels.HAVE_NUMBA:
+            a, b = np.meshgrid(np.arange(n_species), np.arange(n_species), indexing='ij')
+            row_of_pair = (np.minimum(a, b) * n_species + np.maximum(a, b)).ravel()
+            box = np.diag(cell).copy()
+            return _kernels.pair_histogram_orthorhombic(
+                _wrap(positions, box), box, codes, row_of_pair, n_species * n_species, cutoff, dr, n_bins
+            )
+    pairs = neighbor_pairs(atoms, cutoff, positions=positions, with_vectors=False)
+    bins = np.minimum((pairs.distances / dr).astype(np.intp), n_bins - 1)
+    ci, cj = codes[pairs.i], codes[pairs.j]
+    pair_code = np.minimum(ci, cj) * n_species + np.maximum(ci, cj)
+    return np.bincount(pair_code * n_bins + bins, minlength=n_species * n_species * n_bins).reshape(
+        n_species * n_species, n_bins
+    )

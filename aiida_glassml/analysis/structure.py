@@ -19,7 +19,7 @@ import numpy as np
 from ase import Atoms
 
 from .errors import AnalysisInputError
-from .neighbors import PairList, neighbor_pairs, perpendicular_widths, require_periodic
+from .neighbors import PairList, neighbor_pairs, pair_distance_histogram, perpendicular_widths, require_periodic
 
 __all__ = (
     'ANIONS',
@@ -164,12 +164,13 @@ class RDF:
 
 
 def compute_rdf(
-    frames: Atoms | t.Iterable[Atoms], r_max: float | None = None, dr: float = 0.02
+    frames: Atoms | t.Iterable[Atoms], r_max: float | None = None, dr: float = 0.02, method: str = 'auto'
 ) -> RDF:
     """Partial g(r) of one structure or averaged over frames (streamed; one frame in memory).
 
     ``r_max`` defaults to half the smallest perpendicular cell width (the largest radius free of self-images)
-    and may not exceed it.
+    and may not exceed it. ``method`` picks the pair counting of :func:`~.neighbors.pair_distance_histogram`
+    (``"auto"``: the numba cell-list kernel for orthorhombic cells, the pair list otherwise).
     """
     frames = [frames] if isinstance(frames, Atoms) else frames
     result = None
@@ -194,12 +195,8 @@ def compute_rdf(
         elif {s: int((symbols == s).sum()) for s in result.species} != result.counts:
             raise AnalysisInputError('frames differ in composition; g(r) averages frames of one fixed composition.')
         code = np.searchsorted(np.array(result.species), symbols)
-        pairs = neighbor_pairs(frame, result.edges[-1], with_vectors=False)
-        bins = np.minimum((pairs.distances / dr).astype(np.intp), n_bins - 1)
         ns = len(result.species)
-        ci, cj = code[pairs.i], code[pairs.j]
-        pair_code = np.minimum(ci, cj) * ns + np.maximum(ci, cj)
-        hist = np.bincount(pair_code * n_bins + bins, minlength=ns * ns * n_bins).reshape(ns * ns, n_bins)
+        hist = pair_distance_histogram(frame, code, ns, dr, n_bins, method=method)
         for a_index, b_index in itertools.combinations_with_replacement(range(ns), 2):
             key = pair_key(result.species[a_index], result.species[b_index])
             result.pair_counts[key] += hist[a_index * ns + b_index]
