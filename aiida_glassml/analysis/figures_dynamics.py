@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .figures_structure import _png
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    return plt
+from aiida_glassml.common.plotting import png_bytes as _png
+from aiida_glassml.common.plotting import pyplot as _pyplot
 
 
 def msd_figure(times: np.ndarray, msd: dict[str, np.ndarray], windows: dict[str, tuple] | None = None) -> bytes:

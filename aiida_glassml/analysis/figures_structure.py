@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
+from aiida_glassml.common.plotting import png_bytes, pyplot
 
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format='png', dpi=120, bbox_inches='tight')
-    import matplotlib.pyplot as plt
 
-    plt.close(figure)
-    return buffer.getvalue()
+_png = png_bytes
 
 
 def rdf_figure(r: np.ndarray, partials: dict[str, np.ndarray], cutoffs: dict[str, float] | None = None) -> bytes:
     """Partial g(r), stacked with an offset, with the bond cutoffs marked."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 1.2 + 0.6 * len(partials)))
     offset = 0.0
@@ -40,10 +31,7 @@ def rdf_figure(r: np.ndarray, partials: dict[str, np.ndarray], cutoffs: dict[str
 
 def structure_factor_figure(q: np.ndarray, curves: dict[str, np.ndarray]) -> bytes:
     """Total structure factors S(Q)."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for label, s in curves.items():
@@ -57,10 +45,7 @@ def structure_factor_figure(q: np.ndarray, curves: dict[str, np.ndarray]) -> byt
 
 def ring_size_figure(distribution: dict[int, int]) -> bytes:
     """Ring-size histogram (atoms per ring)."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(5, 3.2))
     sizes = sorted(distribution)
@@ -72,10 +57,7 @@ def ring_size_figure(distribution: dict[int, int]) -> bytes:
 
 def partial_structure_factor_figure(q: np.ndarray, partials: dict[str, np.ndarray]) -> bytes:
     """Faber–Ziman partial S_ab(Q), stacked with an offset."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 1.2 + 0.6 * len(partials)))
     offset = 0.0
@@ -92,10 +74,7 @@ def partial_structure_factor_figure(q: np.ndarray, partials: dict[str, np.ndarra
 
 def real_space_figure(r: np.ndarray, curves: dict[str, np.ndarray], ylabel: str) -> bytes:
     """Total real-space functions (T(r), G(r), ...) against r."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for label, values in curves.items():
@@ -109,10 +88,7 @@ def real_space_figure(r: np.ndarray, curves: dict[str, np.ndarray], ylabel: str)
 
 def r_chi_figure(x_model, y_model, x_exp, y_exp, x_range: tuple[float, float], value: float, label: str) -> bytes:
     """Model against experiment with the R_χ range shaded."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(x_exp, y_exp, 'k.', ms=2, label='experiment')

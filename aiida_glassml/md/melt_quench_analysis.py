@@ -4,8 +4,6 @@ each replica's thermo columns, and the cooling-curve figure. Numpy/matplotlib on
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from aiida_glassml.md import tg as tg_fit
@@ -80,11 +78,9 @@ def analyse_replicas(protocol: MDProtocol, thermo: dict[str, dict[str, np.ndarra
 
 def cooling_curve_png(curve: dict, tg: dict) -> bytes:
     """PNG of volume and potential energy against ramp target temperature, replicas and mean, with the Tg fit."""
-    import matplotlib
+    from aiida_glassml.common.plotting import png_bytes, pyplot
 
-    matplotlib.use('Agg')
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     grid = curve['target_temperature']
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
     for ax, name, label in ((axes[0], 'volume', 'volume (Å³)'), (axes[1], 'potential_energy', 'potential energy (eV)')):
@@ -100,7 +96,4 @@ def cooling_curve_png(curve: dict, tg: dict) -> bytes:
         ax.set_ylabel(label)
     axes[0].set_title(f"Tg = {tg['tg']:.0f} ± {tg['tg_stderr']:.0f} K ({tg['quantity']})")
     axes[0].legend(frameon=False)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', dpi=120)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, tight=False)
