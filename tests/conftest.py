@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from aiida_glassml.tools.setup import LAMMPS_PACE_ENV, SetupError, inspect_lammps
+
 pytest_plugins = ['aiida.tools.pytest_fixtures']
 
 DATA_DIR = pathlib.Path(__file__).parent / 'data'
@@ -79,3 +81,72 @@ def node_count():
     from aiida.orm import Node, QueryBuilder
 
     return lambda: QueryBuilder().append(Node).count()
+
+
+# -- the ML-PACE LAMMPS (ACE in LAMMPS): skips on a laptop without it (a failure in CI, see the hook below) -----
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: the shared CPU build (ML-PACE + Kokkos/OpenMP) that stands in for a cluster's LAMMPS; tests only
+SHARED_LAMMPS_PACE = REPO_ROOT.parent / 'shared' / 'lammps-pace' / 'bin' / 'lmp'
+
+
+@pytest.fixture(scope='session')
+def lammps_pace_executable() -> str:
+    """Path of a LAMMPS with ML-PACE: ``$GLASSML_LAMMPS_PACE``, else ``../shared/lammps-pace/bin/lmp``."""
+    path = os.environ.get(LAMMPS_PACE_ENV) or (str(SHARED_LAMMPS_PACE) if SHARED_LAMMPS_PACE.exists() else None)
+    if path is None:
+        pytest.skip(f'no LAMMPS with ML-PACE: set ${LAMMPS_PACE_ENV} to an `lmp` built with ML-PACE '
+                f'(or provide the shared build at {SHARED_LAMMPS_PACE})')
+    try:
+        build = inspect_lammps(path)
+    except SetupError as exc:
+        pytest.skip(str(exc))
+    if not build.has_ace:
+        pytest.skip(f'{path} has no ML-PACE ({build.describe()}); set ${LAMMPS_PACE_ENV} to an ML-PACE build')
+    return os.path.abspath(path)
+
+
+@pytest.fixture(scope='session')
+def lammps_pace_build(lammps_pace_executable):
+    return inspect_lammps(lammps_pace_executable)
+
+
+@pytest.fixture
+def lammps_pace_code(aiida_localhost, lammps_pace_executable):
+    """The ML-PACE LAMMPS registered as `aiida-glassml setup` registers it (``lammps-pace``)."""
+    from aiida.orm import load_code
+
+    from aiida_glassml.tools.setup import LAMMPS_PACE_LABEL, register_lammps_pace
+
+    register_lammps_pace(lammps_pace_executable, aiida_localhost.label, echo=lambda _message: None)
+    return load_code(f'{LAMMPS_PACE_LABEL}@{aiida_localhost.label}')
+
+
+
+
+@pytest.fixture
+def require_service():
+    """Return ``require(service, host, port)``: skips when the service is unreachable, or fails with
+    GLASSML_TEST_SERVICES=required (CI), so a services test can never pass by accident."""
+    from aiida_glassml.tools.setup import port_open
+
+    def require(service: str, host: str, port: int) -> None:
+        if port_open(host, port):
+            return
+        message = f'{service} is not reachable on {host}:{port}'
+        if os.environ.get('GLASSML_TEST_SERVICES') == 'required':
+            pytest.fail(message + ' (GLASSML_TEST_SERVICES=required)')
+        pytest.skip(message)
+
+    return require
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With GLASSML_REQUIRE_ALL=1 (``.ci/run``) a skipped test is a failure that names what was missing: on a laptop
+    tests skip when a code or file is absent, in CI nothing may skip silently."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get('GLASSML_REQUIRE_ALL') == '1' and not hasattr(report, 'wasxfail'):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = 'failed'
+        report.longrepr = f'skipped, but GLASSML_REQUIRE_ALL=1 requires every test to run: {reason}'

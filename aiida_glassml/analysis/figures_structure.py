@@ -29,13 +29,25 @@ def rdf_figure(r: np.ndarray, partials: dict[str, np.ndarray], cutoffs: dict[str
     return _png(figure)
 
 
-def structure_factor_figure(q: np.ndarray, curves: dict[str, np.ndarray]) -> bytes:
-    """Total structure factors S(Q)."""
+def _from_q_min(q: np.ndarray, q_min: float | None) -> np.ndarray:
+    """Mask of the Q points to draw: below 2π/r_max S(Q) from a cut g(r) is truncation ripple, not structure."""
+    q = np.asarray(q, dtype=float)
+    return q >= q_min if q_min is not None else np.ones(len(q), dtype=bool)
+
+
+def structure_factor_figure(q: np.ndarray, curves: dict[str, np.ndarray], q_min: float | None = None,
+                            title: str | None = None) -> bytes:  # fmt: skip
+    """Total structure factors S(Q), drawn from ``q_min`` (2π/r_max of the g(r) they come from) on."""
     plt = pyplot()
 
+    keep = _from_q_min(q, q_min)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for label, s in curves.items():
-        axis.plot(q, s, lw=1.0, label=label)
+        axis.plot(np.asarray(q)[keep], np.asarray(s)[keep], lw=1.0, label=label)
+    if q_min is not None:
+        axis.set_xlim(0.0, float(np.asarray(q)[-1]))
+    if title:
+        axis.set_title(title, fontsize=9)
     axis.axhline(1.0, color='0.6', lw=0.5)
     axis.set_xlabel('Q (Å$^{-1}$)')
     axis.set_ylabel('S(Q)')
@@ -55,20 +67,22 @@ def ring_size_figure(distribution: dict[int, int]) -> bytes:
     return _png(figure)
 
 
-def partial_structure_factor_figure(q: np.ndarray, partials: dict[str, np.ndarray]) -> bytes:
-    """Faber–Ziman partial S_ab(Q), stacked with an offset."""
+def partial_structure_factor_figure(q: np.ndarray, partials: dict[str, np.ndarray], q_min: float | None = None) -> bytes:
+    """Faber–Ziman partial S_ab(Q), stacked with an offset, drawn from ``q_min`` (2π/r_max) on."""
     plt = pyplot()
 
+    keep = _from_q_min(q, q_min)
+    q = np.asarray(q, dtype=float)[keep]
     figure, axis = plt.subplots(figsize=(6, 1.2 + 0.6 * len(partials)))
     offset = 0.0
     for key in sorted(partials):
-        s = np.asarray(partials[key])
+        s = np.asarray(partials[key])[keep]
         axis.plot(q, s + offset, lw=1.0)
         axis.text(q[-1], offset + 1.0, f' {key}', va='center', fontsize=8)
         offset += max(2.0, float(np.nanmax(s) - np.nanmin(s)) * 0.8)
     axis.set_xlabel('Q (Å$^{-1}$)')
     axis.set_ylabel('S$_{ab}$(Q) + offset')
-    axis.set_xlim(q[0], q[-1])
+    axis.set_xlim(0.0 if q_min is not None else q[0], q[-1])
     return _png(figure)
 
 
@@ -94,7 +108,7 @@ def r_chi_figure(x_model, y_model, x_exp, y_exp, x_range: tuple[float, float], v
     axis.plot(x_exp, y_exp, 'k.', ms=2, label='experiment')
     axis.plot(x_model, y_model, lw=1.0, label='model')
     axis.axvspan(*x_range, color='C1', alpha=0.1)
-    axis.set_title(f'{label}: R$_\\chi$ = {value:.3f}', fontsize=9)
+    axis.set_title(f'{label}: R$_\\chi$ = {value:.3f} ({100 * value:.1f} %)', fontsize=9)
     axis.set_xlabel('Q (Å$^{-1}$)' if label.startswith('S') or label.startswith('F') else 'r (Å)')
     axis.set_ylabel(label)
     axis.legend(fontsize=8)

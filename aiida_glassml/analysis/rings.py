@@ -8,7 +8,9 @@ Speed: all bonds are searched at once by a level-synchronous breadth-first searc
 product per level for every bond together), and paths are traced back level by level, also for all bonds at once.
 Where several shortest paths close a bond, each gives a ring (``all_shortest=True``, the default); rings found from
 several bonds are counted once. A closed path whose bond vectors do not sum to zero winds around the periodic cell;
-it is not a ring and is dropped (bonds whose every shortest path wraps are counted in ``n_wrapping``).
+it is not a ring. Where every shortest closure of a bond wraps (common in cells of a few hundred atoms), the search
+carries on past it: simple paths of increasing length, up to ``max_size``, until one closes inside the cell (as
+vitrum and R.I.N.G.S. do; ``n_deepened`` counts these bonds, ``n_wrapping`` those left without a ring).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class RingResult:
     anions: tuple[str, ...]
     max_size: int
     n_wrapping: int = 0
+    n_deepened: int = 0
 
     def size_distribution(self) -> dict[int, int]:
         """Number of distinct rings of each size (atoms per ring)."""
@@ -146,7 +149,7 @@ def guttman_rings(
         if not active.any():
             break
     # trace one shortest path back for every closed bond, all bonds of one length together
-    rings, seen, n_wrapping = [], set(), 0
+    rings, seen, n_wrapping, wrapping = [], set(), 0, []
     cell = np.asarray(atoms.cell)
     positions = atoms.positions
     for hops in np.unique(ring_hops[ring_hops > 0]):
@@ -164,20 +167,104 @@ def guttman_rings(
                 paths[:, level] = candidates.indices
             else:
                 paths[:, level] = candidates.indices[candidates.indptr[:-1]]
-        steps = minimum_image(positions[np.roll(paths, -1, axis=1)] - positions[paths], cell)
-        closes = np.linalg.norm(steps.sum(axis=1), axis=1) < 1e-6
-        wraps_only = np.setdiff1d(path_bond[~closes], path_bond[closes])
-        n_wrapping += len(wraps_only)
-        ring_hops[wraps_only] = -1
+        closes = _closes_in_cell(paths, positions, cell)
         for path, ok in zip(paths, closes):
             key = tuple(sorted(path.tolist()))
             if ok and key not in seen:
                 seen.add(key)
                 rings.append(path)
+        wrapping.extend(np.setdiff1d(path_bond[~closes], path_bond[closes]).tolist())
+    # bonds whose every shortest closure wraps around the cell: look for longer closures that stay inside it
+    neighbour_lists = [adjacency.indices[adjacency.indptr[k] : adjacency.indptr[k + 1]].tolist() for k in range(n)]
+    n_deepened = 0
+    for bond in wrapping:
+        found, length = _shortest_rings_inside_cell(neighbour_lists, positions, cell, int(u[bond]), int(v[bond]),
+                                                    int(ring_hops[bond]), max_size - 1)  # fmt: skip
+        if not found:
+            ring_hops[bond] = -1
+            n_wrapping += 1
+            continue
+        n_deepened += int(length > ring_hops[bond])
+        ring_hops[bond] = length
+        for path in found:
+            key = tuple(sorted(path.tolist()))
+            if key not in seen:
+                seen.add(key)
+                rings.append(path)
     sizes = np.array([len(r) for r in rings], dtype=int)
     centres = np.array([_ring_centre(positions, cell, ring) for ring in rings]).reshape(-1, 3)
     bond_size = np.where(ring_hops > 0, ring_hops + 1, 0)
-    return RingResult(rings, sizes, centres, bonds, bond_size, used, formers, anions, max_size, n_wrapping)
+    return RingResult(rings, sizes, centres, bonds, bond_size, used, formers, anions, max_size, n_wrapping, n_deepened)
+
+
+#: bounds on the deepened search per bond (as vitrum): steps of the path walk, and equally long paths kept
+MAX_SEARCH_STEPS = 200_000
+MAX_PATHS = 4096
+
+
+def _closes_in_cell(paths: np.ndarray, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Per closed path (rows of atom indices, the last bonded back to the first): do its bond vectors sum to 0?"""
+    steps = minimum_image(positions[np.roll(paths, -1, axis=1)] - positions[paths], cell)
+    return np.linalg.norm(steps.sum(axis=1), axis=1) < 1e-6
+
+
+def _shortest_rings_inside_cell(
+    neighbours: list[list[int]], positions, cell, source: int, target: int, first_hops: int, max_hops: int
+) -> tuple[list[np.ndarray], int]:
+    """The shortest simple paths source → target (direct bond removed) of at least ``first_hops`` and at most
+    ``max_hops`` bonds that close inside the cell, and their length; ([], 0) if none (or the walk hits its bounds)."""
+    from collections import deque
+
+    def banned(a, b):
+        return (a == source and b == target) or (a == target and b == source)
+
+    distance = {target: 0}  # hops to target without the direct bond: prunes the walk
+    queue = deque([target])
+    while queue:
+        a = queue.popleft()
+        if distance[a] >= max_hops:
+            continue
+        for b in neighbours[a]:
+            if b not in distance and not banned(a, b):
+                distance[b] = distance[a] + 1
+                queue.append(b)
+    if source not in distance:
+        return [], 0
+    for length in range(max(first_hops, distance[source]), max_hops + 1):
+        paths, path, on_path, steps, capped = [], [source], {source}, 0, False
+
+        def walk(a, remaining):
+            nonlocal steps, capped
+            if remaining == 0:
+                if a == target:
+                    paths.append(list(path))
+                return
+            for b in neighbours[a]:
+                if capped:
+                    return
+                if b in on_path or banned(a, b) or (b == target and remaining > 1):
+                    continue
+                if distance.get(b, max_hops + 1) > remaining - 1:
+                    continue
+                steps += 1
+                if steps > MAX_SEARCH_STEPS or len(paths) >= MAX_PATHS:
+                    capped = True
+                    return
+                on_path.add(b)
+                path.append(b)
+                walk(b, remaining - 1)
+                path.pop()
+                on_path.discard(b)
+
+        walk(source, length)
+        if paths:
+            candidates = np.array(paths, dtype=np.intp)
+            inside = candidates[_closes_in_cell(candidates, positions, cell)]
+            if len(inside):
+                return list(inside), length
+        if capped:
+            return [], 0
+    return [], 0
 
 
 def _ring_centre(positions: np.ndarray, cell: np.ndarray, ring: np.ndarray) -> np.ndarray:

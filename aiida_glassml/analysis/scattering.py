@@ -32,8 +32,11 @@ __all__ = (
     'default_q',
     'neutron_structure_factor',
     'partial_structure_factors',
+    'broadened_real_space',
+    'q_min_for',
     'r_chi',
     'real_space_functions',
+    'structure_factor_peaks',
     'xray_form_factor',
     'xray_structure_factor',
 )
@@ -85,6 +88,23 @@ def default_q(q_max: float = 20.0, dq: float = 0.02, q_min: float = 0.3) -> np.n
     return np.arange(q_min, q_max + dq / 2, dq)
 
 
+def q_min_for(r_max: float) -> float:
+    """2π/r_max (Å⁻¹): below it S(Q) from g(r) cut at r_max holds only truncation ripples."""
+    return 2.0 * np.pi / float(r_max)
+
+
+def structure_factor_peaks(
+    q: np.ndarray, s: np.ndarray, q_min: float = 0.0, prominence: float = 0.05, n: int = 3
+) -> list[float]:
+    """Positions (Å⁻¹) of the first ``n`` maxima of S(Q) above ``q_min`` standing out by ``prominence``."""
+    from scipy.signal import find_peaks
+
+    q, s = np.asarray(q, float), np.asarray(s, float)
+    keep = q >= q_min
+    found, _ = find_peaks(s[keep], prominence=prominence)
+    return [round(float(value), 3) for value in q[keep][found][:n]]
+
+
 def _table_value(table: dict, element: str, name: str, argument: str):
     if element not in table:
         raise AnalysisInputError(
@@ -95,10 +115,28 @@ def _table_value(table: dict, element: str, name: str, argument: str):
 
 def xray_form_factor(element: str, q: np.ndarray, coefficients: t.Sequence[float] | None = None) -> np.ndarray:
     """Atomic X-ray form factor f(Q) (electrons) from Cromer–Mann coefficients (Q in Å⁻¹)."""
-    coefficients = coefficients or _table_value(CROMER_MANN, element, 'X-ray form factor', 'form_factors')
-    a, b, c = np.asarray(coefficients[0:8:2]), np.asarray(coefficients[1:8:2]), coefficients[8]
+    if coefficients is None:  # not `or`: a numpy array has no truth value
+        coefficients = _table_value(CROMER_MANN, element, 'X-ray form factor', 'form_factors')
+    coefficients = np.asarray(coefficients, dtype=float)
+    if coefficients.shape != (9,):
+        raise AnalysisInputError(
+            f'Cromer–Mann coefficients for {element} must be 9 numbers (a1, b1, ..., a4, b4, c), got shape '
+            f'{coefficients.shape}.'
+        )
+    a, b, c = coefficients[0:8:2], coefficients[1:8:2], coefficients[8]
     s2 = (np.asarray(q, dtype=float) / (4.0 * np.pi)) ** 2
     return (a[:, None] * np.exp(-b[:, None] * s2[None, :])).sum(axis=0) + c
+
+
+def _scattering_lengths(species: t.Iterable[str], given: dict[str, float] | None) -> dict[str, float]:
+    """Coherent b per species: the given value where there is one (0 included), else the Sears table."""
+    result = {}
+    for s in species:
+        value = (given or {}).get(s)
+        if value is None:  # not `or`: a given b = 0 (e.g. a null-scattering isotope mix) is a real value
+            value = _table_value(NEUTRON_SCATTERING_LENGTHS, s, 'neutron scattering length', 'scattering_lengths')
+        result[s] = float(value)
+    return result
 
 
 def partial_structure_factors(
@@ -130,12 +168,8 @@ def neutron_structure_factor(
     rdf: RDF, q: np.ndarray | None = None, lorch: bool = False, scattering_lengths: dict[str, float] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Total neutron S(Q) (Faber–Ziman, → 1 at large Q). Returns (Q, S)."""
-    lengths = {s: (scattering_lengths or {}).get(s) for s in rdf.species}
-    for s, value in lengths.items():
-        if value is None:
-            lengths[s] = _table_value(NEUTRON_SCATTERING_LENGTHS, s, 'neutron scattering length', 'scattering_lengths')
     q, partials = partial_structure_factors(rdf, q, lorch)
-    return q, _weighted_sum(rdf, partials, lengths)
+    return q, _weighted_sum(rdf, partials, _scattering_lengths(rdf.species, scattering_lengths))
 
 
 def xray_structure_factor(
@@ -150,21 +184,21 @@ def xray_structure_factor(
 
 
 def real_space_functions(
-    rdf: RDF, weighting: str = 'neutron', scattering_lengths: dict[str, float] | None = None
+    rdf: RDF,
+    weighting: str = 'neutron',
+    scattering_lengths: dict[str, float] | None = None,
+    form_factors: dict[str, t.Sequence[float]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Weighted total g(r), T(r) = 4πρ₀ r g(r) and G(r) = 4πρ₀ r [g(r) − 1] (Å⁻²).
 
-    ``weighting``: ``'neutron'`` (b), ``'xray'`` (f(Q=0), the Q-independent approximation), or ``'number'``.
-    Returns {"r", "g", "T", "G"}.
+    ``weighting``: ``'neutron'`` (b), ``'xray'`` (f(Q=0), the Q-independent approximation), or ``'number'``;
+    ``scattering_lengths`` / ``form_factors`` override the tables. These are unbroadened: for comparison with an
+    experimental T(r) use :func:`broadened_real_space`. Returns {"r", "g", "T", "G"}.
     """
     if weighting == 'neutron':
-        weights = {
-            s: (scattering_lengths or {}).get(s)
-            or _table_value(NEUTRON_SCATTERING_LENGTHS, s, 'neutron scattering length', 'scattering_lengths')
-            for s in rdf.species
-        }
+        weights = _scattering_lengths(rdf.species, scattering_lengths)
     elif weighting == 'xray':
-        weights = {s: float(xray_form_factor(s, np.zeros(1))[0]) for s in rdf.species}
+        weights = {s: float(xray_form_factor(s, np.zeros(1), (form_factors or {}).get(s))[0]) for s in rdf.species}
     elif weighting == 'number':
         weights = None
     else:
@@ -175,6 +209,35 @@ def real_space_functions(
     return {'r': r, 'g': g, 'T': factor * g, 'G': factor * (g - 1.0)}
 
 
+def broadened_real_space(
+    rdf: RDF,
+    q_max: float,
+    weighting: str = 'neutron',
+    lorch: bool = True,
+    dq: float = 0.01,
+    scattering_lengths: dict[str, float] | None = None,
+    form_factors: dict[str, t.Sequence[float]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Model T(r) and G(r) as an experiment measures them: the total S(Q) transformed back from 0 to ``q_max`` only,
+    G(r) = (2/π) ∫₀^Qmax Q [S(Q) − 1] M(Q) sin(Qr) dQ, T(r) = G(r) + 4πρ₀ r, with M(Q) = sin(πQ/Qmax)/(πQ/Qmax)
+    (Lorch) or 1. ``weighting``: ``'neutron'`` or ``'xray'`` (Q-dependent f(Q), as measured). Compare these, not
+    :func:`real_space_functions`, with an experimental T(r): the finite Q range broadens every peak.
+    Returns {"r", "T", "G"} (Å, Å⁻²)."""
+    if not q_max > 0:
+        raise AnalysisInputError(f'q_max must be a positive number of 1/Å, got {q_max!r}.')
+    q = (np.arange(int(round(q_max / dq))) + 0.5) * dq  # midpoints of [0, q_max]
+    if weighting == 'neutron':
+        _, s = neutron_structure_factor(rdf, q, scattering_lengths=scattering_lengths)
+    elif weighting == 'xray':
+        _, s = xray_structure_factor(rdf, q, form_factors=form_factors)
+    else:
+        raise AnalysisInputError(f'unknown weighting {weighting!r} for a broadened T(r); use "neutron" or "xray".')
+    window = np.sinc(q / q_max) if lorch else 1.0
+    r = rdf.r
+    g_reduced = (2.0 / np.pi) * np.sin(np.outer(r, q)) @ (q * (s - 1.0) * window * dq)
+    return {'r': r, 'T': g_reduced + 4.0 * np.pi * rdf.number_density * r, 'G': g_reduced}
+
+
 def r_chi(
     x_model: np.ndarray,
     y_model: np.ndarray,
@@ -183,7 +246,8 @@ def r_chi(
     x_range: tuple[float, float] | None = None,
 ) -> float:
     """Wright's R_χ of a model curve against an experimental one, on the experimental points inside ``x_range``
-    (the model is linearly interpolated onto them). Works for T(r), G(r), S(Q) or F(Q) alike."""
+    (the model is linearly interpolated onto them), as a fraction (× 100 for the percent quoted in the literature).
+    Works for T(r), G(r), S(Q) or F(Q) alike; compare T(r) with :func:`broadened_real_space`."""
     x_model, y_model = np.asarray(x_model, float), np.asarray(y_model, float)
     x_exp, y_exp = np.asarray(x_exp, float), np.asarray(y_exp, float)
     lo, hi = x_range if x_range is not None else (max(x_exp.min(), x_model.min()), min(x_exp.max(), x_model.max()))

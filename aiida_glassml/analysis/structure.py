@@ -39,12 +39,16 @@ __all__ = (
     'density',
     'edge_sharing',
     'first_minimum',
+    'first_peak',
     'former_former_bonds',
     'oxidation_state_counts',
     'oxidation_states_from_magmoms',
     'pair_key',
     'validate_oxidation_bins',
+    'qn_conventions',
     'qn_speciation',
+    'rdf_peaks',
+    'ring_summary',
     'tetrahedral_order',
 )
 
@@ -210,6 +214,28 @@ def compute_rdf(
     return result
 
 
+def _first_peak(r: np.ndarray, g: np.ndarray, smoothing: float) -> tuple[np.ndarray, int | None]:
+    """(smoothed g, index of its first peak or None); see :func:`first_minimum`."""
+    dr = r[1] - r[0]
+    width = max(1, int(round(smoothing / dr)))
+    smooth = np.convolve(g, np.ones(width) / width, mode='same')
+    if not np.any(smooth > 0):
+        return smooth, None
+    threshold = max(1.0, 0.5 * smooth.max())
+    above = np.flatnonzero(smooth > threshold)
+    if len(above) == 0:
+        return smooth, None
+    start = above[0]
+    stop = min(len(r), start + int(round(0.5 / dr)) + 1)
+    return smooth, start + int(np.argmax(smooth[start:stop]))
+
+
+def first_peak(r: np.ndarray, g: np.ndarray, smoothing: float = 0.1) -> float | None:
+    """Position (Å) of the first peak of g(r) (as in :func:`first_minimum`), or ``None`` if g(r) has none."""
+    _, peak = _first_peak(r, g, smoothing)
+    return None if peak is None else float(r[peak])
+
+
 def first_minimum(r: np.ndarray, g: np.ndarray, smoothing: float = 0.1, window: float = 0.3) -> float | None:
     """First minimum of g(r) after its first peak (Å), or ``None`` if g(r) has no peak.
 
@@ -218,17 +244,9 @@ def first_minimum(r: np.ndarray, g: np.ndarray, smoothing: float = 0.1, window: 
     ±``window`` Å; where g is empty there (g < 0.01, a gap between shells) the middle of the gap is returned.
     """
     dr = r[1] - r[0]
-    width = max(1, int(round(smoothing / dr)))
-    smooth = np.convolve(g, np.ones(width) / width, mode='same')
-    if not np.any(smooth > 0):
+    smooth, peak = _first_peak(r, g, smoothing)
+    if peak is None:
         return None
-    threshold = max(1.0, 0.5 * smooth.max())
-    above = np.flatnonzero(smooth > threshold)
-    if len(above) == 0:
-        return None
-    start = above[0]
-    stop = min(len(r), start + int(round(0.5 / dr)) + 1)
-    peak = start + int(np.argmax(smooth[start:stop]))
     half = max(1, int(round(window / dr)))
     for index in range(peak + 1, len(r) - 1):
         lo, hi = max(peak + 1, index - half), min(len(r), index + half + 1)
@@ -239,6 +257,18 @@ def first_minimum(r: np.ndarray, g: np.ndarray, smoothing: float = 0.1, window: 
                 end += 1
             return float(r[(index + end) // 2])
     return None
+
+
+def rdf_peaks(rdf: 'RDF', pairs: t.Iterable[str] | None = None) -> dict[str, float]:
+    """First-peak position (Å) of each partial g(r) (default: every pair); pairs without a peak are left out."""
+    result = {}
+    for key in pairs if pairs is not None else [pair_key(a, b) for a, b in rdf.pairs]:
+        a, b = _split(key)
+        if a in rdf.counts and b in rdf.counts:
+            position = first_peak(rdf.r, rdf.g(a, b))
+            if position is not None:
+                result[pair_key(a, b)] = round(position, 3)
+    return result
 
 
 def default_cutoffs(rdf: RDF, pairs: t.Iterable[str] | None = None) -> dict[str, float]:
@@ -395,11 +425,17 @@ def _bridging_mask(graph: BondGraph, formers: t.Sequence[str], anions: t.Sequenc
 
 
 def qn_speciation(
-    graph: BondGraph, formers: t.Sequence[str] = ('P', 'Fe'), anions: t.Sequence[str] = ('O', 'S')
+    graph: BondGraph,
+    formers: t.Sequence[str] = ('P', 'Fe'),
+    anions: t.Sequence[str] = ('O', 'S'),
+    bridging_formers: t.Sequence[str] | None = None,
 ) -> dict[str, dict[int, float]]:
     """Qⁿ fractions per former species: n = number of bonded bridging anions (anions of ``anions`` bonded to ≥2
-    formers of any species in ``formers``). Pass ``anions=('O',)`` or ``('S',)`` for O and S separately."""
-    bridging = _bridging_mask(graph, formers, anions)
+    atoms of ``bridging_formers``, default ``formers``). Pass ``anions=('O',)`` or ``('S',)`` for O and S separately.
+
+    The former set decides the numbers: with ``('P', 'Fe')`` a P–O–Fe oxygen bridges (network convention); the
+    phosphate-glass literature counts only P–O–P (``bridging_formers=('P',)``, see :func:`qn_conventions`)."""
+    bridging = _bridging_mask(graph, formers if bridging_formers is None else bridging_formers, anions)
     result = {}
     for former in formers:
         sites = np.flatnonzero(graph.symbols == former)
@@ -408,6 +444,22 @@ def qn_speciation(
         n = np.array([bridging[graph.neighbors_of(s)].sum() for s in sites])
         values, frequency = np.unique(n, return_counts=True)
         result[former] = {int(v): float(f / len(sites)) for v, f in zip(values, frequency)}
+    return result
+
+
+def qn_conventions(
+    graph: BondGraph, formers: t.Sequence[str] = ('P', 'Fe'), anions: t.Sequence[str] = ('O', 'S')
+) -> dict[str, dict]:
+    """Qⁿ in both conventions, each labelled with the formers that make an anion bridging (JSON-ready):
+    ``"network"`` (any two of ``formers``, e.g. P–O–Fe counts) and, when P is present, ``"phosphate"`` (P–O–P only,
+    Qⁿ of P, as in the phosphate-glass literature: use this one to compare with published Qⁿ)."""
+    present = set(graph.symbols.tolist())
+    formers = [f for f in formers if f in present]
+    result = {'network': {'bridging_formers': list(formers), 'qn': qn_speciation(graph, formers, anions)}}
+    if 'P' in formers:
+        result['phosphate'] = {'bridging_formers': ['P'], 'qn': qn_speciation(graph, ('P',), anions, ('P',))}
+    for entry in result.values():
+        entry['qn'] = {f: {str(n): v for n, v in d.items()} for f, d in entry['qn'].items()}
     return result
 
 
@@ -569,14 +621,20 @@ def analyse_structure(
     formers: t.Sequence[str] = ('P', 'Fe'),
     anions: t.Sequence[str] = ('O', 'S'),
     rdf: RDF | None = None,
+    rings: bool = True,
+    peaks: bool = True,
 ) -> dict:
     """The standard structure summary, JSON-ready (string keys, plain floats).
 
     Keys: ``n_atoms``, ``composition``, ``volume`` (Å³), ``density`` (g/cm³), ``cutoffs`` (those used: defaults from
     g(r) first minima, overridden by ``cutoffs``), ``coordination`` (``{"Fe": {"O": 5.1}}``),
     ``coordination_distribution`` (``{"Fe": {"O": {"5": 0.4}}}``), ``bridging`` (``{"P-O-P": ..}``),
-    ``qn`` (per former, fraction per n, all ``anions`` together), ``qn_by_anion``, ``edge_sharing``,
-    ``former_former_bonds``, ``tetrahedral_q`` (mean q per former with four ligands).
+    ``qn`` (per former, fraction per n, all ``anions`` together, network convention: an anion bonded to any two
+    ``formers`` bridges), ``qn_conventions`` (network and phosphate (P–O–P only) Qⁿ, labelled with their bridging
+    formers, :func:`qn_conventions`), ``qn_by_anion``, ``edge_sharing``,
+    ``former_former_bonds``, ``tetrahedral_q`` (mean q per former with four ligands); with ``peaks``:
+    ``rdf_peaks`` (first-peak r per partial g(r), Å) and ``sq_peaks`` (maxima of the Lorch-windowed neutron and X-ray
+    S(Q) above ``q_min`` = 2π/r_max, Å⁻¹); with ``rings``: ``rings`` (Guttman ring summary, :func:`ring_summary`).
     """
     require_periodic(atoms, 'structure analysis')
     present = sorted(set(atoms.get_chemical_symbols()))
@@ -603,6 +661,11 @@ def analyse_structure(
         q = tetrahedral_order(atoms, former, anions_present or ANIONS)
         if np.isfinite(q).any():
             tetrahedral[former] = float(np.nanmean(q))
+    extra = {}
+    if peaks:
+        extra.update(_peak_summary(rdf))
+    if rings:
+        extra['rings'] = ring_summary(atoms, used, formers, anions_present) if formers and anions_present else None
     return {
         'n_atoms': len(atoms),
         'composition': {s: int(n) for s, n in rdf.counts.items()},
@@ -613,10 +676,45 @@ def analyse_structure(
         'coordination_distribution': distribution,
         'bridging': bridging_statistics(graph, formers, anions_present),
         'qn': qn,
+        'qn_conventions': qn_conventions(graph, formers, anions_present),
         'qn_by_anion': qn_by_anion,
         'edge_sharing': edge_sharing(graph, formers, anions_present),
         'former_former_bonds': {'counts': ff_counts, 'cutoffs': ff_cutoffs},
         'tetrahedral_q': tetrahedral,
         'formers': list(formers),
         'anions': list(anions_present),
+        **extra,
+    }
+
+
+def _peak_summary(rdf: RDF) -> dict:
+    from .scattering import neutron_structure_factor, q_min_for, structure_factor_peaks, xray_structure_factor
+
+    q_min = q_min_for(rdf.edges[-1])
+    q = np.arange(0.3, 20.0 + 1e-9, 0.02)
+    sq = {'r_max': float(rdf.edges[-1]), 'q_min': float(q_min), 'lorch': True}
+    for name, compute in (('S_neutron', neutron_structure_factor), ('S_xray', xray_structure_factor)):
+        try:
+            sq[name] = structure_factor_peaks(q, compute(rdf, q, lorch=True)[1], q_min)
+        except AnalysisInputError:  # an element without tabulated b or f(Q): no peaks for that weighting
+            sq[name] = None
+    return {'rdf_peaks': rdf_peaks(rdf), 'sq_peaks': sq}
+
+
+def ring_summary(atoms: Atoms, cutoffs: dict, formers: t.Sequence[str], anions: t.Sequence[str], max_size: int = 24):
+    """JSON-ready Guttman ring summary: ``n_rings``, ``size_distribution`` (atoms per ring → rings),
+    ``bond_size_distribution`` (ring size per former–anion bond, 0: none up to ``max_size``), ``mean_size``."""
+    from .rings import guttman_rings
+
+    result = guttman_rings(atoms, cutoffs, formers, anions, max_size=max_size)
+    sizes = result.size_distribution()
+    return {
+        'formers': list(result.formers),
+        'anions': list(result.anions),
+        'max_size': max_size,
+        'n_rings': int(len(result.rings)),
+        'size_distribution': {str(k): v for k, v in sizes.items()},
+        'bond_size_distribution': {str(k): v for k, v in result.bond_size_distribution().items()},
+        'mean_size': float(result.sizes.mean()) if len(result.sizes) else None,
+        'n_wrapping': int(result.n_wrapping),
     }

@@ -17,7 +17,9 @@ from aiida_glassml.analysis import (
     compute_rdf,
     neutron_structure_factor,
     oxidation_state_counts,
+    broadened_real_space,
     partial_structure_factors,
+    q_min_for,
     r_chi,
     real_space_functions,
     require_periodic,
@@ -35,7 +37,8 @@ from aiida_glassml.data.training_set import TrainingSetData
 
 ALLOWED_PARAMETERS = ('cutoffs', 'formers', 'anions', 'r_max', 'dr', 'q_max', 'lorch')
 #: model curves R_χ can be computed for: y names of the ``structure_factor`` and ``real_space`` outputs
-R_CHI_QUANTITIES = ('S_neutron', 'S_xray', 'T_neutron', 'G_neutron', 'T_xray', 'G_xray')
+R_CHI_QUANTITIES = ('S_neutron', 'S_xray', 'T_neutron', 'G_neutron', 'T_xray', 'G_xray', 'T_neutron_broadened',
+                    'T_xray_broadened')
 
 
 def _array_name(key: str) -> str:
@@ -63,7 +66,8 @@ def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -
     ``r`` in Å, ``g_A_B`` partial g(r), ``n_A_B`` running coordination of B around A), ``structure_factor``
     (XyData: neutron and X-ray S(Q) against Q in Å⁻¹), ``partial_structure_factors`` (XyData: Faber–Ziman
     ``S_A_B`` against Q) and ``real_space`` (XyData against r in Å: neutron- and X-ray-weighted total ``g``,
-    ``T`` = 4πρ₀r g(r) and ``G`` = 4πρ₀r [g(r) − 1] in Å⁻²)."""
+    ``T`` = 4πρ₀r g(r) and ``G`` = 4πρ₀r [g(r) − 1] in Å⁻², and ``T_neutron_broadened`` / ``T_xray_broadened``, the
+    T(r) an experiment with the same ``q_max`` (and ``lorch``) would measure, for R_χ against experimental T(r))."""
     params = parameters.get_dict()
     atoms = structure.get_ase()
     rdf = compute_rdf(atoms, r_max=params.get('r_max'), dr=params['dr'])
@@ -87,6 +91,10 @@ def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -
     sq.set_x(q, 'Q', '1/angstrom')
     sq.set_y([s_neutron, s_xray], ['S_neutron', 'S_xray'], ['dimensionless', 'dimensionless'])
     sq.base.attributes.set('lorch', bool(params['lorch']))
+    # below 2π/r_max the transform of g(r) cut at r_max holds only truncation ripples; figures start there
+    q_min = q_min_for(rdf.edges[-1])
+    sq.base.attributes.set('r_max', float(rdf.edges[-1]))
+    sq.base.attributes.set('q_min', q_min)
     _, partials = partial_structure_factors(rdf, q, lorch=params['lorch'])
     partial_node = XyData()
     partial_node.set_x(q, 'Q', '1/angstrom')
@@ -94,6 +102,7 @@ def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -
     partial_node.set_y([partials[k] for k in keys], [f'S_{_array_name(k)}' for k in keys], ['dimensionless'] * len(keys))
     partial_node.base.attributes.set('pairs', keys)
     partial_node.base.attributes.set('lorch', bool(params['lorch']))
+    partial_node.base.attributes.set('q_min', q_min)
     names, values, units = [], [], []
     for weighting in ('neutron', 'xray'):
         functions = real_space_functions(rdf, weighting)
@@ -101,10 +110,15 @@ def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -
             names.append(f'{key}_{weighting}')
             values.append(functions[key])
             units.append(unit)
+    for weighting in ('neutron', 'xray'):  # what an experiment measures: S(Q) transformed back up to q_max only
+        names.append(f'T_{weighting}_broadened')
+        values.append(broadened_real_space(rdf, params['q_max'], weighting, lorch=params['lorch'])['T'])
+        units.append('1/angstrom^2')
     real_space = XyData()
     real_space.set_x(rdf.r, 'r', 'angstrom')
     real_space.set_y(values, names, units)
     real_space.base.attributes.set('number_density', rdf.number_density)
+    real_space.base.attributes.set('broadening', {'q_max': float(params['q_max']), 'lorch': bool(params['lorch'])})
     return {'results': Dict(results), 'rdf': rdf_node, 'structure_factor': sq,
             'partial_structure_factors': partial_node, 'real_space': real_space}  # fmt: skip
 
@@ -120,10 +134,12 @@ def plot_rdf(rdf: ArrayData) -> SinglefileData:
 
 @calcfunction
 def plot_structure_factor(structure_factor: XyData) -> SinglefileData:
-    """PNG of the total S(Q) curves in ``structure_factor``."""
+    """PNG of the total S(Q) curves in ``structure_factor``, from 2π/r_max on (attribute ``q_min``)."""
     _, q, _ = structure_factor.get_x()
     curves = {name: values for name, values, _ in structure_factor.get_y()}
-    return SinglefileData(io.BytesIO(structure_factor_figure(q, curves)), filename='structure_factor.png')
+    window = 'Lorch window' if structure_factor.base.attributes.get('lorch', False) else 'no window'
+    png = structure_factor_figure(q, curves, structure_factor.base.attributes.get('q_min', None), window)
+    return SinglefileData(io.BytesIO(png), filename='structure_factor.png')
 
 
 @calcfunction
@@ -131,7 +147,7 @@ def plot_partial_structure_factors(partial_structure_factors: XyData) -> Singlef
     """PNG of the Faber–Ziman partial S_ab(Q), stacked."""
     _, q, _ = partial_structure_factors.get_x()
     curves = {name.removeprefix('S_').replace('_', '-'): values for name, values, _ in partial_structure_factors.get_y()}
-    png = partial_structure_factor_figure(np.asarray(q), curves)
+    png = partial_structure_factor_figure(np.asarray(q), curves, partial_structure_factors.base.attributes.get('q_min', None))
     return SinglefileData(io.BytesIO(png), filename='partial_structure_factors.png')
 
 
@@ -244,8 +260,9 @@ def r_chi_calcfunction(model: XyData, experimental: XyData, parameters: Dict) ->
     lo, hi = params['x_range'] or (max(x_exp.min(), x_model.min()), min(x_exp.max(), x_model.max()))
     value = r_chi(x_model, y_model, x_exp, y_exp, (lo, hi))
     n_points = int(((x_exp >= lo) & (x_exp <= hi)).sum())
-    return Dict({'r_chi': value, 'quantity': params['quantity'], 'x_range': [float(lo), float(hi)],
-                 'x_unit': model.get_x()[2], 'n_points': n_points})  # fmt: skip
+    return Dict({'r_chi': value, 'r_chi_unit': 'fraction', 'r_chi_percent': 100.0 * value,
+                 'quantity': params['quantity'], 'x_range': [float(lo), float(hi)], 'x_unit': model.get_x()[2],
+                 'n_points': n_points})  # fmt: skip
 
 
 @calcfunction

@@ -41,6 +41,9 @@ class AseMDCalculation(CalcJob):
                    help='ACE potential, run through pyace PyACECalculator (gamma from its .asi).')  # fmt: skip
         spec.input('calculator', valid_type=orm.Dict, required=False, validator=_validate_calculator,
                    help='Any ASE calculator: {"name": "module:Class" | entry point | ASE name, "kwargs": {...}}.')  # fmt: skip
+        spec.input('retrieve_trajectory', valid_type=orm.Bool, required=False,
+                   help='False: leave the full dump in the remote folder (analysed there, e.g. by '
+                        'TrajectoryAnalysisCalculation) and store no `trajectory`; default True.')  # fmt: skip
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         spec.inputs['metadata']['options']['parser_name'].default = 'glassml.ase_md'
@@ -69,7 +72,10 @@ class AseMDCalculation(CalcJob):
         codeinfo.stdout_name = 'ase_md.out'
         calcinfo = CalcInfo()
         calcinfo.codes_info = [codeinfo]
-        calcinfo.retrieve_list = [*self._RETRIEVE, codeinfo.stdout_name]
+        retrieve = list(self._RETRIEVE)
+        if 'retrieve_trajectory' in self.inputs and not self.inputs.retrieve_trajectory.value:
+            retrieve.remove(ase_runner.FILES['dump'])
+        calcinfo.retrieve_list = [*retrieve, codeinfo.stdout_name]
         return calcinfo
 
 

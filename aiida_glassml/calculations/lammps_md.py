@@ -5,15 +5,19 @@ Built on aiida-lammps's ``LammpsRawCalculation`` (its ``files``/``filenames`` na
 ``protocol`` + ``structure`` + ``potential`` by :mod:`aiida_glassml.md.lammps`. Outputs and exit codes are the
 shared MD layout of :mod:`aiida_glassml.calculations.md_outputs`.
 
-``settings`` keys (all optional): ``kokkos`` (bool; run on a GPU with Kokkos), ``gpus`` (int, GPUs requested),
-``drop_three_body`` (bool; run a classical potential without three-body terms LAMMPS cannot express),
+``settings`` keys (all optional): ``kokkos`` (bool; run the Kokkos styles, e.g. ``pace/kk``), ``gpus`` (int, GPUs
+requested) or ``threads`` (int, OpenMP threads of a Kokkos-OpenMP build), ``drop_three_body`` (bool; run a
+classical potential without three-body terms LAMMPS cannot express),
 ``neigh_one``/``neigh_page`` (int; LAMMPS ``neigh_modify one/page``, raised by the restart after a neighbour-list
-overflow), ``additional_retrieve_list`` (list).
+overflow), ``additional_retrieve_list`` (list), ``retrieve_trajectory`` (bool, default True; False leaves the full
+dump in the remote folder, to be analysed there, and the parser stores no ``trajectory``).
 
-Kokkos/GPU: with ``kokkos`` the command line gets ``-k on g N -sf kk -pk kokkos newton on neigh half`` and the
+Kokkos on GPUs: with ``kokkos`` the command line gets ``-k on g N -sf kk -pk kokkos newton on neigh half`` and the
 scheduler gets the GPU request (``#SBATCH --gres=gpu:N`` / ``#PBS -l select=1:ngpus=N``) appended to
 ``custom_scheduler_commands``, unless those already request GPUs. N is ``settings.gpus`` or, failing that, the
-number the ``custom_scheduler_commands`` option requests; Kokkos with neither is refused before anything is stored.
+number the ``custom_scheduler_commands`` option requests. Kokkos on CPU threads: ``kokkos`` with ``threads`` N
+gives ``-k on t N -sf kk ...`` and no GPU request (ACE's ``pace/kk`` takes one thread). The rendered input is the
+same either way. Kokkos with neither, or with both, is refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from aiida_glassml.md import lammps as render
 from aiida_glassml.md.potentials import PotentialError
 from aiida_glassml.md.protocol import MDProtocol, MDProtocolError
 
-SETTINGS_KEYS = ('kokkos', 'gpus', 'drop_three_body', 'neigh_one', 'neigh_page', 'additional_retrieve_list')
+SETTINGS_KEYS = ('kokkos', 'gpus', 'threads', 'drop_three_body', 'neigh_one', 'neigh_page', 'additional_retrieve_list',
+                 'retrieve_trajectory')
 
 
 class LammpsMDCalculation(LammpsRawCalculation):
@@ -73,6 +78,9 @@ class LammpsMDCalculation(LammpsRawCalculation):
         unknown = sorted(set(settings) - set(SETTINGS_KEYS))
         if unknown:
             raise ValueError(f'unknown settings {unknown}; known: {list(SETTINGS_KEYS)}.')
+        if not isinstance(settings.get('retrieve_trajectory', True), bool):
+            raise ValueError(f'settings `retrieve_trajectory` must be true or false, got '
+                             f'{settings["retrieve_trajectory"]!r}.')
         return settings
 
     @classmethod
@@ -94,8 +102,10 @@ class LammpsMDCalculation(LammpsRawCalculation):
                                               'AcePotentialData has none. Build one with pace_activeset, or drop gamma.')
             block = render.ace_block(potential.elements, kinds, extrapolation=extrapolation)
         kokkos = bool(settings.get('kokkos', False))
-        gpus = render.resolve_gpus(kokkos, settings.get('gpus'), _option(inputs, 'custom_scheduler_commands'))
-        cmdline = render.command_line(kokkos, gpus)
+        threads = settings.get('threads', 0)
+        gpus = render.resolve_gpus(kokkos, settings.get('gpus'), _option(inputs, 'custom_scheduler_commands'), threads)
+        render.check_kokkos_threads(block, kokkos, threads)
+        cmdline = render.command_line(kokkos, gpus, threads)
         scheduler_commands = cls.gpu_scheduler_commands(inputs)
         script = render.render_input(protocol, block, [symbol for _, symbol in kinds],
                                      neigh_one=settings.get('neigh_one'), neigh_page=settings.get('neigh_page'))
@@ -112,11 +122,11 @@ class LammpsMDCalculation(LammpsRawCalculation):
 
     @classmethod
     def gpu_scheduler_commands(cls, inputs) -> str:
-        """Scheduler lines requesting the GPUs of a Kokkos run ('' without Kokkos, with the direct scheduler, or when
-        ``custom_scheduler_commands`` already request GPUs)."""
+        """Scheduler lines requesting the GPUs of a Kokkos run ('' without Kokkos, on OpenMP threads, with the direct
+        scheduler, or when ``custom_scheduler_commands`` already request GPUs)."""
         settings = cls._settings(inputs)
         custom = _option(inputs, 'custom_scheduler_commands')
-        if not settings.get('kokkos', False) or render.gpus_in_scheduler_commands(custom):
+        if not settings.get('kokkos', False) or settings.get('threads') or render.gpus_in_scheduler_commands(custom):
             return ''
         gpus = render.resolve_gpus(True, settings.get('gpus'), custom)
         return render.scheduler_gpu_commands(gpus, _scheduler_type(inputs))
@@ -171,7 +181,8 @@ class LammpsMDCalculation(LammpsRawCalculation):
         calcinfo.provenance_exclude_list = provenance_exclude
         calcinfo.retrieve_list = [
             render.FILENAME_STDOUT, render.FILENAME_LOG, render.FILENAME_THERMO, render.FILENAME_FINAL,
-            render.FILENAME_TRAJECTORY, render.FILENAME_GAMMA, render.FILENAME_EXTRAPOLATIVE,
+            *([render.FILENAME_TRAJECTORY] if settings.get('retrieve_trajectory', True) else []),
+            render.FILENAME_GAMMA, render.FILENAME_EXTRAPOLATIVE,
         ] + list(settings.get('additional_retrieve_list', []))  # fmt: skip
         return calcinfo
 

@@ -18,3 +18,4 @@ from . import cmd_analyse  # noqa: E402,F401
 from . import cmd_structures  # noqa: E402,F401
 from . import cmd_potential  # noqa: E402,F401
 from . import cmd_analyse_trajectory  # noqa: E402,F401
+from . import cmd_active_learning  # noqa: E402,F401

@@ -25,20 +25,35 @@ def data_import():
 @click.option('--sample-type', type=click.Choice(['aimd', 'active_learning', 'single_point', 'imported']),
               default=None, help='Override the sample type of every frame (default: keep, or `imported`).')
 @click.option('--label', default=None, help='Node label.')
+@click.option('--level-of-theory', 'level_of_theory', default=None, metavar='JSON',
+              help='What the labels were computed with, as JSON, e.g. \'{"engine": "vasp", "functional": "PBE+U", '
+                   '"hubbard_u": {"Fe": 5.1}, "cutoff": {"encut_ev": 520}, "spin": "collinear", '
+                   '"pseudopotential_family": "PBE.54"}\'. Without it the level is unknown and merging with '
+                   'labelled sets is refused.')  # fmt: skip
 @decorators.with_dbenv()
-def import_training_set(path, sample_type, label):
+def import_training_set(path, sample_type, label, level_of_theory):
     """Import an extxyz file or a pacemaker pandas pickle as a TrainingSetData."""
+    import json
+
     from aiida_glassml.data import TrainingSetData
     from aiida_glassml.common.frames import FrameValidationError
+    from aiida_glassml.labeling import LabelingInputError
 
     metadata = {'sample_type': sample_type} if sample_type else None
+    level = None
+    if level_of_theory is not None:
+        try:
+            level = json.loads(level_of_theory)
+        except json.JSONDecodeError as exc:
+            fail(f'--level-of-theory is not valid JSON ({exc}); give an object such as \'{{"engine": "vasp"}}\'.')
     try:
-        node = TrainingSetData.from_file(path, metadata=metadata, label=label or path.name)
-    except (FrameValidationError, OSError) as exc:
+        node = TrainingSetData.from_file(path, metadata=metadata, level_of_theory=level, label=label or path.name)
+    except (FrameValidationError, LabelingInputError, OSError) as exc:
         fail(f'{path}: {exc}')
     node.store()
     click.echo(f'Stored TrainingSetData<{node.pk}> ({node.uuid}): {node.n_frames} frames, {node.n_atoms_total} atoms, '
-               f'elements {" ".join(node.elements)}')  # fmt: skip
+               f'elements {" ".join(node.elements)}, level of theory: '
+               f'{node.level_of_theory["engine"] if node.level_of_theory else "unknown"}')  # fmt: skip
 
 
 @data_import.command('potential')

@@ -20,8 +20,11 @@ from .utils import fail
 @click.option('--codes/--no-codes', default=True, show_default=True, help='Register the codes found on this machine.')
 @click.option('--apt/--no-apt', default=True, show_default=True,
               help='Install missing CP2K / Quantum ESPRESSO with apt-get when running as root.')
+@click.option('--lammps-pace', type=click.Path(dir_okay=False), default=None,
+              help='A LAMMPS `lmp` built with ML-PACE, registered as `lammps-pace` for ACE MD in LAMMPS '
+                   '(default: $GLASSML_LAMMPS_PACE).')
 def cmd_setup(storage, broker, profile_name, postgres_host, postgres_port, postgres_user, rabbitmq_host,
-              rabbitmq_port, codes, apt):  # fmt: skip
+              rabbitmq_port, codes, apt, lammps_pace):  # fmt: skip
     """Create (or reuse) a profile and register the codes found on this machine. Idempotent."""
     from aiida import load_profile
 
@@ -42,6 +45,14 @@ def cmd_setup(storage, broker, profile_name, postgres_host, postgres_port, postg
     load_profile(name, allow_switch=True)
     if codes:
         registered = setup.register_codes(echo=click.echo)
+        try:
+            pace = setup.register_lammps_pace(lammps_pace, echo=click.echo)
+        except setup.SetupError as exc:
+            fail(str(exc))
+        if pace:
+            registered[setup.LAMMPS_PACE_LABEL] = pace
+        else:
+            click.echo(f'No ML-PACE LAMMPS named (--lammps-pace or ${setup.LAMMPS_PACE_ENV}): ACE MD runs in ASE.')
         click.echo(f'Codes on localhost: {", ".join(sorted(registered)) or "none"}')
     click.echo(f'Profile `{name}` is ready. Use it with `verdi -p {name} ...` or `aiida-glassml -p {name} ...`.')
 

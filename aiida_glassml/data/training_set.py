@@ -17,17 +17,23 @@ __all__ = ('FrameValidationError', 'TrainingSetData')
 class TrainingSetData(Data):
     """Labelled frames, stored as ``frames.npz`` + ``frames.json`` in the node repository (format: docs/formats.md).
 
-    Attributes: ``n_frames``, ``n_atoms_total``, ``elements``, ``sha256`` (of the content), ``sample_types``.
-    Validation happens in the constructor, so invalid data never reaches the database.
+    Attributes: ``n_frames``, ``n_atoms_total``, ``elements``, ``sha256`` (of the content), ``sample_types`` and
+    ``level_of_theory`` (what the labels were computed with, :mod:`aiida_glassml.labeling.level_of_theory`; None:
+    unknown, e.g. a file imported without it). Validation happens in the constructor, so invalid data never reaches
+    the database.
     """
 
     NPZ = 'frames.npz'
     JSON = 'frames.json'
 
-    def __init__(self, frameset: FrameSet | None = None, **kwargs):
+    def __init__(self, frameset: FrameSet | None = None, level_of_theory: dict | None = None, **kwargs):
+        from aiida_glassml.labeling.level_of_theory import validate_level
+
+        level = validate_level(level_of_theory)  # before anything is set: a bad level never makes a node
         super().__init__(**kwargs)
         if frameset is not None:
             self._set_frameset(frameset)
+            self.base.attributes.set('level_of_theory', level)
 
     def _set_frameset(self, frameset: FrameSet) -> None:
         frameset.validate()
@@ -45,24 +51,28 @@ class TrainingSetData(Data):
         })  # fmt: skip
 
     # ---------------------------------------------------------------- constructors
+    # ``level_of_theory``: what the labels were computed with (a dict with at least ``engine``), None if unknown.
     @classmethod
-    def from_atoms(cls, atoms_list: t.Iterable, metadata=None, **kwargs) -> 'TrainingSetData':
-        return cls(FrameSet.from_atoms(atoms_list, metadata=metadata), **kwargs)
+    def from_atoms(cls, atoms_list: t.Iterable, metadata=None, level_of_theory: dict | None = None, **kwargs):
+        return cls(FrameSet.from_atoms(atoms_list, metadata=metadata), level_of_theory=level_of_theory, **kwargs)
 
     @classmethod
-    def from_extxyz(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs) -> 'TrainingSetData':
-        return cls(FrameSet.read_extxyz(path, metadata=metadata), **kwargs)
+    def from_extxyz(cls, path: str | pathlib.Path, metadata: dict | None = None, level_of_theory: dict | None = None,
+                    **kwargs) -> 'TrainingSetData':  # fmt: skip
+        return cls(FrameSet.read_extxyz(path, metadata=metadata), level_of_theory=level_of_theory, **kwargs)
 
     @classmethod
-    def from_pacemaker_pickle(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs):
-        return cls(FrameSet.read_pacemaker_pickle(path, metadata=metadata), **kwargs)
+    def from_pacemaker_pickle(cls, path: str | pathlib.Path, metadata: dict | None = None,
+                              level_of_theory: dict | None = None, **kwargs):  # fmt: skip
+        return cls(FrameSet.read_pacemaker_pickle(path, metadata=metadata), level_of_theory=level_of_theory, **kwargs)
 
     @classmethod
-    def from_file(cls, path: str | pathlib.Path, metadata: dict | None = None, **kwargs) -> 'TrainingSetData':
+    def from_file(cls, path: str | pathlib.Path, metadata: dict | None = None, level_of_theory: dict | None = None,
+                  **kwargs) -> 'TrainingSetData':  # fmt: skip
         """Import by file type: pacemaker pickle (``.pckl``, ``.pckl.gzip``, ``.pkl.gz``) or extxyz (anything else)."""
         if is_pickle_path(path):
-            return cls.from_pacemaker_pickle(path, metadata=metadata, **kwargs)
-        return cls.from_extxyz(path, metadata=metadata, **kwargs)
+            return cls.from_pacemaker_pickle(path, metadata=metadata, level_of_theory=level_of_theory, **kwargs)
+        return cls.from_extxyz(path, metadata=metadata, level_of_theory=level_of_theory, **kwargs)
 
     # ---------------------------------------------------------------- access
     @property
@@ -80,6 +90,11 @@ class TrainingSetData(Data):
     @property
     def sha256(self) -> str:
         return self.base.attributes.get('sha256')
+
+    @property
+    def level_of_theory(self) -> dict | None:
+        """The level of theory of the labels; None when unknown."""
+        return self.base.attributes.get('level_of_theory', None)
 
     def get_frameset(self) -> FrameSet:
         if self.is_stored:

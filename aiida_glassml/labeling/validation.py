@@ -6,7 +6,7 @@ import typing as t
 
 from .errors import LabelingInputError
 
-ENGINES = ('cp2k', 'qe', 'vasp')
+ENGINES = ('cp2k', 'qe', 'vasp', 'potential')
 MODES = ('aimd', 'single_point')
 
 
@@ -15,6 +15,11 @@ def validate_engine_and_mode(engine: str, mode: str) -> None:
         raise LabelingInputError(f'unknown engine `{engine}`; choose one of {", ".join(ENGINES)}.')
     if mode not in MODES:
         raise LabelingInputError(f'unknown mode `{mode}`; choose `aimd` (NVT MD) or `single_point`.')
+    if engine == 'potential' and mode != 'single_point':
+        raise LabelingInputError(
+            'engine `potential` (a teacher potential) labels single points only, not `aimd`; run MD with the potential '
+            'in the MD layer (AseMDCalculation, MeltQuenchWorkChain) and label its frames with mode `single_point`.'
+        )
 
 
 def validate_aimd(aimd: dict) -> None:

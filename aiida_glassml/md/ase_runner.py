@@ -340,9 +340,18 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
                 for i in range(1, n_steps + 1):
                     if t1 != t0:
                         set_target_temperature(dynamics, t0 + (t1 - t0) * i / n_steps)
-                    dynamics.step()
+                    previous = atoms.positions.copy()  # the last finite state is what a crash leaves behind
+                    try:
+                        dynamics.step()
+                    except Exception as exc:  # noqa: BLE001 - e.g. pyace on exploded positions; the run's frames stay
+                        exploded = not np.all(np.isfinite(atoms.positions))
+                        atoms.positions = previous
+                        state = 'non-finite positions' if exploded else 'a calculator error'
+                        raise _Halt('error', f'{state} at step {step + 1} ({type(exc).__name__}: {exc}); reduce the '
+                                             'timestep or improve the potential.') from None
                     step += 1
                     if not np.all(np.isfinite(atoms.positions)):
+                        atoms.positions = previous
                         raise _Halt('error', f'non-finite positions at step {step}; reduce the timestep.')
                     recorder.record(step)
             stages_done = index + 1

@@ -7,13 +7,19 @@ File names inside the working directory are fixed (see the ``FILENAME_*`` consta
 
 Gamma tracking uses the mainline ML-PACE syntax::
 
+    pair_style pace/extrapolation                      # B-basis .yaml + active set .asi (a .yace will not load)
     fix pace_gamma all pair N pace/extrapolation gamma 1
     compute max_pace_gamma all reduce max f_pace_gamma
     dump_modify extrapolative skip v_dump_skip        # frames below gamma_lo are not written
-    fix gamma_halt all halt N v_max_pace_gamma > gamma_hi error soft
+    fix gamma_halt all halt N v_max_pace_gamma >= gamma_hi error soft
 
 ``error soft`` ends the current run; a ``jump`` after each run then skips the remaining stages when the run ended
-early, so the final structure and all files up to the halt are still written.
+early, so the final structure and all files up to the halt are still written. ``fix halt`` never checks the
+starting structure, so a ``run 0`` before the first MD stage checks it (the ASE runner halts there too). As in the
+ASE runner, the last step reached always appears in the thermo file and the trajectory.
+
+Kokkos (``pace/kk``, ``pace/extrapolation/kk``) is a command-line choice (:func:`command_line`): the same input
+runs with ``-k on g N`` on GPUs or ``-k on t N`` on OpenMP threads.
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ DUMP_COLUMNS = {'positions': 'x y z ix iy iz', 'velocities': 'vx vy vz', 'forces
 NEIGH_ONE_DEFAULT = 2000
 NEIGH_PAGE_DEFAULT = 100000
 KOKKOS_ARGS = ['-k', 'on', 'g', '1', '-sf', 'kk', '-pk', 'kokkos', 'newton', 'on', 'neigh', 'half']
+#: LAMMPS's ``pace/kk`` and ``pace/extrapolation/kk`` refuse more than one host thread ("can currently only run on a
+#: single CPU thread", LAMMPS 4Feb2025)
+ACE_KOKKOS_MAX_THREADS = 1
+#: dump precision: LAMMPS's default ``%g`` keeps 6 digits (1e-4 Å in a 15 Å cell)
+DUMP_FLOAT_FORMAT = '%.15g'
 
 
 class LammpsInputError(ValueError):
@@ -68,6 +79,7 @@ class PotentialBlock:
     charge_lines: list = dataclasses.field(default_factory=list)
     supports_gamma: bool = False
     description: str = ''
+    kokkos_max_threads: int | None = None  # None: no limit
 
 
 def classical_block(
@@ -96,7 +108,8 @@ def ace_block(
                                f'{list(potential_elements)}. Use a potential trained on every element of the structure.')
     lines = ace_helpers.lammps_pair_lines(symbols, extrapolation=extrapolation)
     return PotentialBlock(lines=lines, files={}, atom_style='atomic', supports_gamma=extrapolation,
-                          description='ACE ' + ('pace/extrapolation' if extrapolation else 'pace'))
+                          description='ACE ' + ('pace/extrapolation' if extrapolation else 'pace'),
+                          kokkos_max_threads=ACE_KOKKOS_MAX_THREADS)
 
 
 # -- data file -----------------------------------------------------------------------------------------------------
@@ -140,16 +153,36 @@ def write_data_file(
 
 
 # -- command line -------------------------------------------------------------------------------------------------
-def command_line(kokkos: bool = False, gpus: int = 0) -> list[str]:
-    """``lmp`` arguments. Kokkos runs on a GPU and needs one: ``gpus`` ≥ 1 (the scheduler resource)."""
+def command_line(kokkos: bool = False, gpus: int = 0, threads: int = 0) -> list[str]:
+    """``lmp`` arguments. Kokkos runs either on ``gpus`` GPUs (``-k on g N``, a GPU build) or on ``threads`` OpenMP
+    threads (``-k on t N``, a Kokkos-OpenMP build); the input is the same."""
     args = ['-in', FILENAME_INPUT, '-log', FILENAME_LOG]
-    if kokkos:
-        if gpus < 1:
-            raise LammpsInputError('Kokkos (GPU) was requested but no GPU resource was: set settings `gpus` to 1 '
-                                   '(the scheduler GPU request is then added), or request GPUs in the '
-                                   '`custom_scheduler_commands` option, or drop `kokkos`.')
-        args = KOKKOS_ARGS[:3] + [str(gpus)] + KOKKOS_ARGS[4:] + args
-    return args
+    for name, value in (('gpus', gpus), ('threads', threads)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise LammpsInputError(f'settings `{name}` must be a non-negative integer, got {value!r}.')
+    if not kokkos:
+        if threads:
+            raise LammpsInputError('settings `threads` (Kokkos OpenMP threads) was given without `kokkos`; set '
+                                   '`kokkos` to True as well, or drop `threads`.')
+        return args
+    if gpus and threads:
+        raise LammpsInputError(f'Kokkos got both {gpus} GPU(s) and {threads} OpenMP thread(s); give `gpus` for a GPU '
+                               'build (-k on g N) or `threads` for a Kokkos-OpenMP build (-k on t N), not both.')
+    if gpus < 1 and threads < 1:
+        raise LammpsInputError('Kokkos was requested but no GPU resource was: set settings `gpus` to 1 (the scheduler '
+                               'GPU request is then added), or request GPUs in the `custom_scheduler_commands` option, '
+                               'or set settings `threads` (e.g. 1) for a Kokkos-OpenMP build, or drop `kokkos`.')
+    device = ['g', str(gpus)] if gpus else ['t', str(threads)]
+    return KOKKOS_ARGS[:2] + device + KOKKOS_ARGS[4:] + args
+
+
+def check_kokkos_threads(block: PotentialBlock, kokkos: bool, threads: int) -> None:
+    """Refuse more Kokkos OpenMP threads than the potential's Kokkos pair style accepts."""
+    limit = block.kokkos_max_threads
+    if kokkos and limit is not None and threads > limit:
+        raise LammpsInputError(f'{block.description} under Kokkos runs on at most {limit} CPU thread(s) (LAMMPS '
+                               f'refuses more), but settings `threads` is {threads}; set `threads` to {limit}, or run '
+                               'Kokkos on GPUs with `gpus`.')
 
 
 def scheduler_gpu_commands(gpus: int, scheduler: str = 'slurm') -> str:
@@ -186,16 +219,20 @@ def gpus_in_scheduler_commands(text: str | None) -> int:
     return 0
 
 
-def resolve_gpus(kokkos: bool, settings_gpus: int | None, custom_scheduler_commands: str | None) -> int:
-    """GPUs of a run: the ``gpus`` setting or, failing that, the request in the scheduler options. Kokkos without
-    either is refused (:func:`command_line` names the fix); both given and different is refused too."""
+def resolve_gpus(
+    kokkos: bool, settings_gpus: int | None, custom_scheduler_commands: str | None, threads: int = 0
+) -> int:
+    """GPUs of a run: the ``gpus`` setting or, failing that, the request in the scheduler options; 0 for a
+    Kokkos-OpenMP run (``threads``). Kokkos with neither GPUs nor threads is refused (:func:`command_line` names the
+    fix); GPU counts that differ are refused too."""
     from_options = gpus_in_scheduler_commands(custom_scheduler_commands)
     gpus = int(settings_gpus or 0)
     if gpus and from_options and gpus != from_options:
         raise LammpsInputError(f'settings `gpus` is {gpus} but custom_scheduler_commands request {from_options} '
                                'GPU(s); give the same number (or only one of them).')
-    gpus = gpus or from_options
-    command_line(kokkos, gpus)  # raises for Kokkos without a GPU
+    if not threads:
+        gpus = gpus or from_options
+    command_line(kokkos, gpus, threads)  # raises for Kokkos without a GPU or threads, or with both
     return gpus
 
 
@@ -264,7 +301,7 @@ def render_input(
         add(f'fix pace_gamma all pair {gamma.interval} pace/extrapolation gamma 1')
         add('compute max_pace_gamma all reduce max f_pace_gamma')
         add('variable max_pace_gamma equal c_max_pace_gamma')
-        add(f'variable dump_skip equal "c_max_pace_gamma < {gamma.gamma_lo:g}"')
+        add(f'variable dump_skip equal "c_max_pace_gamma < {_exact(gamma.gamma_lo)}"')
     add('')
     add(f'velocity all create {protocol.resolved_initial_temperature():g} {protocol.seed} mom yes rot yes dist gaussian'
         if protocol.resolved_initial_temperature() > 0 else '# start at rest')
@@ -275,9 +312,13 @@ def render_input(
         add('')
         add(f'# stage {index}: {stage.kind}')
         if isinstance(stage, md.Minimize):
+            if md_started:  # LAMMPS resets the step only without dumps; they are redefined to append
+                w.extend(f'undump {name}' for name in _dump_names(protocol))
             add('min_style cg')
             add(f'minimize {stage.etol:g} {stage.ftol:g} {stage.maxiter} {10 * stage.maxiter}')
-            add('reset_timestep 0')
+            add(f'reset_timestep {ranges[index][0]}')  # minimiser iterations are not MD steps
+            if md_started:
+                w.extend(_dump_lines(protocol, elements, dump_columns, append=True))
         elif isinstance(stage, md.InstantTemperature):
             if stage.temperature > 0:
                 add(f'velocity all create {stage.temperature:g} {protocol.seed + index + 1} mom yes rot yes dist gaussian')
@@ -294,14 +335,35 @@ def render_input(
                 add(f'if "$(step) < {ranges[index][1]}" then "jump SELF gamma_halt"')
         add(f'print "{MARK_STAGE} {index}"')
     add('')
+    if not md_started:  # no MD stage: outputs of the final state only
+        w.extend(_md_outputs(protocol, elements, dump_columns))
+        if gamma is None:
+            add('run 0 post no')
+    elif not isinstance(protocol.stages[-1], (md.NVT, md.NPT, md.Ramp)):
+        add('run 0 post no')  # energies current for the last thermo line
+    if gamma is not None and protocol.total_steps % gamma.interval:
+        w.extend(_last_step_gamma(protocol, elements, dump_columns))
     if gamma is not None:
         add('jump SELF finish')
         add('label gamma_halt')
         add(f'print "{MARK_GAMMA_HALT} step $(step) max_gamma $(v_max_pace_gamma)"')
         add('label finish')
-    add(f'write_dump all custom {FILENAME_FINAL} id type element {dump_columns} modify sort id element {elements}')
+    # the last step reached is always in the thermo file and the trajectory, as in the ASE runner
+    values = ' '.join(f'${{th_{name}}}' for name in THERMO_COLUMNS)
+    add(f'print "{values}" append {FILENAME_THERMO} screen no')
+    if protocol.dump_interval > 0:
+        add(f'if "$(step%{protocol.dump_interval}) != 0" then "write_dump all custom {FILENAME_TRAJECTORY} id type '
+            f'element {dump_columns} modify sort id element {elements} format float {DUMP_FLOAT_FORMAT} append yes"')
+    add(f'write_dump all custom {FILENAME_FINAL} id type element {dump_columns} modify sort id element {elements} '
+        f'format float {DUMP_FLOAT_FORMAT}')
     add(f'print "{MARK_END} step $(step)"')
     return '\n'.join(w) + '\n'
+
+
+def _exact(value: float) -> str:
+    """A float as LAMMPS reads it back exactly (``:g`` keeps 6 digits)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith('.0') else text
 
 
 def _md_outputs(protocol: md.MDProtocol, elements: str, dump_columns: str) -> list[str]:
@@ -310,18 +372,51 @@ def _md_outputs(protocol: md.MDProtocol, elements: str, dump_columns: str) -> li
         f'fix thermo_out all print {protocol.thermo_interval} "{values}" file {FILENAME_THERMO} screen no '
         f'title "# {" ".join(THERMO_COLUMNS)}"',
     ]
-    if protocol.dump_interval > 0:
-        lines.append(f'dump trajectory all custom {protocol.dump_interval} {FILENAME_TRAJECTORY} id type element '
-                     f'{dump_columns}')
-        lines.append(f'dump_modify trajectory sort id element {elements}')
     gamma = protocol.gamma
     if gamma is not None:
         lines.append(f'fix gamma_out all print {gamma.interval} "$(step) ${{max_pace_gamma}}" file {FILENAME_GAMMA} '
                      'screen no title "# step max_gamma"')
-        lines.append(f'dump extrapolative all custom {gamma.interval} {FILENAME_EXTRAPOLATIVE} id type element '
-                     f'{dump_columns} f_pace_gamma')
-        lines.append(f'dump_modify extrapolative skip v_dump_skip sort id element {elements}')
-        lines.append(f'fix gamma_halt all halt {gamma.interval} v_max_pace_gamma > {gamma.gamma_hi:g} error soft')
+    lines += _dump_lines(protocol, elements, dump_columns)
+    if gamma is not None:
+        lines.append(f'fix gamma_halt all halt {gamma.interval} v_max_pace_gamma >= {_exact(gamma.gamma_hi)} '
+                     'error soft')
+        # fix halt never looks at the starting structure (the ASE runner halts at step 0 too)
+        lines.append('run 0 post no')
+        lines.append(f'if "${{max_pace_gamma}} >= {_exact(gamma.gamma_hi)}" then "jump SELF gamma_halt"')
+    return lines
+
+
+def _last_step_gamma(protocol: md.MDProtocol, elements: str, dump_columns: str) -> list[str]:
+    """Gamma of a last step that is not a multiple of the interval, recorded, saved and checked as at any interval
+    (the ASE runner does the same): fix pair only computes on its own multiples, so it is redefined every step."""
+    gamma = protocol.gamma
+    return [
+        '# the last step is off the gamma interval: evaluate, record and check it once more',
+        'fix pace_gamma all pair 1 pace/extrapolation gamma 1',
+        'run 0 post no',
+        f'print "$(step) ${{max_pace_gamma}}" append {FILENAME_GAMMA} screen no',
+        f'if "${{max_pace_gamma}} >= {_exact(gamma.gamma_lo)}" then "write_dump all custom {FILENAME_EXTRAPOLATIVE} '
+        f'id type element {dump_columns} f_pace_gamma modify sort id element {elements} format float '
+        f'{DUMP_FLOAT_FORMAT} append yes"',
+        f'if "${{max_pace_gamma}} >= {_exact(gamma.gamma_hi)}" then "jump SELF gamma_halt"',
+    ]
+
+
+def _dump_names(protocol: md.MDProtocol) -> list[str]:
+    return (['trajectory'] if protocol.dump_interval > 0 else []) + (['extrapolative'] if protocol.gamma else [])
+
+
+def _dump_lines(protocol: md.MDProtocol, elements: str, dump_columns: str, append: bool = False) -> list[str]:
+    modify = f'sort id element {elements} format float {DUMP_FLOAT_FORMAT}' + (' append yes' if append else '')
+    lines = []
+    if protocol.dump_interval > 0:
+        lines.append(f'dump trajectory all custom {protocol.dump_interval} {FILENAME_TRAJECTORY} id type element '
+                     f'{dump_columns}')
+        lines.append(f'dump_modify trajectory {modify}')
+    if protocol.gamma is not None:
+        lines.append(f'dump extrapolative all custom {protocol.gamma.interval} {FILENAME_EXTRAPOLATIVE} id type '
+                     f'element {dump_columns} f_pace_gamma')
+        lines.append(f'dump_modify extrapolative skip v_dump_skip {modify}')
     return lines
 
 

@@ -85,23 +85,27 @@ def parse_thermo(text: str) -> dict[str, np.ndarray]:
     rows = [line.split() for line in text.splitlines() if line.strip() and not line.startswith('#')]
     if not rows:
         return {name: np.zeros(0) for name in THERMO_COLUMNS}
-    data = np.array(rows, dtype=float)
-    steps = data[:, 0].astype(np.int64)
-    # keep the last occurrence of each step, in order
-    _, last = np.unique(steps[::-1], return_index=True)
-    keep = np.sort(len(steps) - 1 - last)
-    data = data[keep]
+    data = _last_per_step(np.array(rows, dtype=float))
     columns = {name: data[:, i] for i, name in enumerate(THERMO_COLUMNS)}
     columns['step'] = columns['step'].astype(np.int64)
     return columns
 
 
 def parse_gamma(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and max gamma of the ``fix print`` gamma file; a step printed twice (``fix print`` prints again at the
+    start of each run) keeps its last line."""
     rows = [line.split() for line in text.splitlines() if line.strip() and not line.startswith('#')]
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    data = np.array(rows, dtype=float)
+    data = _last_per_step(np.array(rows, dtype=float))
     return data[:, 0].astype(np.int64), data[:, 1]
+
+
+def _last_per_step(data: np.ndarray) -> np.ndarray:
+    """Rows of a table whose first column is the step, keeping the last row of each step, in order."""
+    steps = data[:, 0].astype(np.int64)
+    _, last = np.unique(steps[::-1], return_index=True)
+    return data[np.sort(len(steps) - 1 - last)]
 
 
 @dataclasses.dataclass
@@ -172,3 +176,51 @@ def _cell_from_bounds(header: str, bounds: list[list[str]]) -> tuple[np.ndarray,
         xy = xz = yz = 0.0
     cell = np.array([[xhi - xlo, 0.0, 0.0], [xy, yhi - ylo, 0.0], [xz, yz, zhi - zlo]])
     return cell, np.array([xlo, ylo, zlo])
+
+
+# -- what a LAMMPS binary can run (``lmp -h``) ---------------------------------------------------------------------
+#: Kokkos backends that run on a GPU
+KOKKOS_GPU_BACKENDS = ('CUDA', 'HIP', 'SYCL')
+
+
+@dataclasses.dataclass
+class LammpsBuild:
+    """Facts about a LAMMPS executable from its ``-h`` text."""
+
+    version: str
+    packages: list
+    pair_styles: set
+    kokkos_backends: list
+
+    @property
+    def has_ace(self) -> bool:
+        """ML-PACE: ``pair_style pace`` and ``pace/extrapolation``."""
+        return {'pace', 'pace/extrapolation'} <= self.pair_styles
+
+    @property
+    def has_ace_kokkos(self) -> bool:
+        return {'pace/kk', 'pace/extrapolation/kk'} <= self.pair_styles
+
+    @property
+    def kokkos_on_gpu(self) -> bool:
+        return any(backend in KOKKOS_GPU_BACKENDS for backend in self.kokkos_backends)
+
+    def describe(self) -> str:
+        ace = 'ML-PACE (pace, pace/extrapolation)' if self.has_ace else 'no ML-PACE'
+        if self.has_ace_kokkos:
+            where = 'GPU' if self.kokkos_on_gpu else 'CPU threads'
+            ace += f', Kokkos {"/".join(self.kokkos_backends)} (pace/kk on {where})'
+        return f'LAMMPS {self.version or "(version unknown)"}: {ace}'
+
+
+def parse_help(text: str) -> LammpsBuild:
+    """Version, installed packages, pair styles and Kokkos backends from the output of ``lmp -h``."""
+    match = re.search(r'Large-scale Atomic/Molecular Massively Parallel Simulator - (.+)', text)
+    version = match.group(1).strip() if match else ''
+    match = re.search(r'^Installed packages:\s*\n\s*\n?(.*?)\n\s*\n', text, flags=re.M | re.S)
+    packages = match.group(1).split() if match else []
+    match = re.search(r'^\* Pair styles:\s*\n(.*?)(?=^\* |\Z)', text, flags=re.M | re.S)
+    pair_styles = set(match.group(1).split()) if match else set()
+    match = re.search(r'^KOKKOS package API:(.*)$', text, flags=re.M)
+    backends = match.group(1).split() if match else []
+    return LammpsBuild(version, packages, pair_styles, backends)

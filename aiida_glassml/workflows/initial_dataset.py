@@ -13,6 +13,7 @@ from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.labeling import LabelingInputError
 from aiida_glassml.protocols import ProtocolMixin
 from aiida_glassml.workflows.label import LabelWorkChain, check_element_coverage
+from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
 
 def _structure_tools():
@@ -43,7 +44,7 @@ def validate_inputs(inputs, _):
     return None
 
 
-class InitialDatasetWorkChain(ProtocolMixin, WorkChain):
+class InitialDatasetWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
     """Random structures -> AIMD labelling (``LabelWorkChain``, mode ``aimd``) -> one ``TrainingSetData``."""
 
     _protocol_file = 'initial_dataset'

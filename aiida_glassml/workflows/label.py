@@ -1,5 +1,7 @@
-"""``LabelWorkChain``: DFT labels (energies, forces, stress, magnetic moments) for a set of structures, by AIMD or
-single points, with CP2K, Quantum ESPRESSO or VASP through their official AiiDA plugins' base work chains."""
+"""``LabelWorkChain``: labels (energies, forces, stress, magnetic moments) for a set of structures: DFT by AIMD or
+single points, with CP2K, Quantum ESPRESSO or VASP through their official AiiDA plugins' base work chains, or single
+points from an interatomic potential (engine ``potential``, a teacher) in one ``PotentialLabelCalculation``. Every
+``TrainingSetData`` it makes records its level of theory."""
 
 from __future__ import annotations
 
@@ -8,27 +10,35 @@ import pathlib
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, calcfunction
 
+from aiida_glassml.data.ace_potential import AcePotentialData
+from aiida_glassml.data.classical_potential import ClassicalPotentialData
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.labeling import LabelingInputError
+from aiida_glassml.labeling import level_of_theory as lot
 from aiida_glassml.labeling import validation
 from aiida_glassml.protocols import ProtocolError, ProtocolMixin, recursive_merge
+from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
-PROTOCOL_FILES = {'cp2k': 'label_cp2k', 'qe': 'label_qe', 'vasp': 'label_vasp'}
+PROTOCOL_FILES = {'cp2k': 'label_cp2k', 'qe': 'label_qe', 'vasp': 'label_vasp', 'potential': 'label_potential'}
+PLUGINS = {'cp2k': 'aiida-cp2k', 'qe': 'aiida-quantumespresso', 'vasp': 'aiida-vasp', 'potential': 'aiida-glassml'}
 # Engines whose frames are numbered by their index inside each CalcJob (CP2K writes the MD step into its files).
 STEPS_PER_CALCJOB = ('qe', 'vasp')
 
 
 def _protocol_class(engine: str) -> type[ProtocolMixin]:
-    validation.validate_engine_and_mode(engine, 'aimd')
+    if engine not in PROTOCOL_FILES:
+        validation.validate_engine_and_mode(engine, 'single_point')  # raises: unknown engine
     return type(f'Label{engine.upper()}Protocol', (ProtocolMixin,), {'_protocol_file': PROTOCOL_FILES[engine]})
 
 
 def validate_inputs(inputs, port_namespace):
     """Checks that need several inputs; run before anything is stored. Also runs where the inputs are exposed without
-    ``mode`` and ``structures`` (InitialDatasetWorkChain: always AIMD)."""
+    ``mode`` and ``structures`` (InitialDatasetWorkChain: AIMD; the teacher engine: single points, as in active
+    learning)."""
     try:
         engine = inputs['engine'].value
-        mode = inputs['mode'].value if 'mode' in port_namespace else 'aimd'
+        default_mode = 'single_point' if engine == 'potential' else 'aimd'
+        mode = inputs['mode'].value if 'mode' in port_namespace else default_mode
         validation.validate_engine_and_mode(engine, mode)
         if 'structures' in port_namespace:
             validation.validate_structures(inputs.get('structures', {}))
@@ -40,10 +50,12 @@ def validate_inputs(inputs, port_namespace):
             return 'engine `qe` needs `pseudo_family`: the label of an installed aiida-pseudo family.'
         if engine == 'vasp' and 'potential_family' not in inputs:
             return 'engine `vasp` needs `potential_family`: the name of an uploaded POTCAR family.'
+        check_teacher_input(engine, inputs.get('potential'))
         if inputs.get('structures'):
             symbols = sorted({kind.symbol for s in inputs['structures'].values() for kind in s.kinds})
             family_port = {'qe': 'pseudo_family', 'vasp': 'potential_family'}.get(engine)
-            check_element_coverage(engine, symbols, settings, inputs[family_port].value if family_port else None)
+            check_element_coverage(engine, symbols, settings, inputs[family_port].value if family_port else None,
+                                   potential=inputs.get('potential'), structures=list(inputs['structures'].values()))
     except (LabelingInputError, ProtocolError) as exc:
         return str(exc)
     except KeyError as exc:
@@ -52,6 +64,19 @@ def validate_inputs(inputs, port_namespace):
             f'`LabelWorkChain.get_protocol_inputs(protocol, overrides, engine={engine!r})`.'
         )
     return None
+
+
+def check_teacher_input(engine: str, potential) -> None:
+    """The ``potential`` input goes with engine ``potential`` and only with it."""
+    if engine == 'potential' and potential is None:
+        raise LabelingInputError(
+            'engine `potential` needs `potential`: the teacher, an AcePotentialData or a ClassicalPotentialData.'
+        )
+    if engine != 'potential' and potential is not None:
+        raise LabelingInputError(
+            f'`potential` is the teacher of engine `potential`, but engine `{engine}` labels with DFT: drop '
+            "`potential`, or use engine='potential' to label with the potential."
+        )
 
 
 def check_settings_keys(engine: str, settings: dict) -> None:
@@ -67,14 +92,15 @@ def check_settings_keys(engine: str, settings: dict) -> None:
         ) from exc
 
 
-class LabelWorkChain(ProtocolMixin, WorkChain):
-    """Label structures with DFT. ``mode='aimd'``: NVT MD of each structure, a frame every ``aimd.sample_every``
-    steps. ``mode='single_point'``: energy, forces and stress of each structure.
+class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
+    """Label structures with DFT or a teacher potential. ``mode='aimd'``: NVT MD of each structure, a frame every
+    ``aimd.sample_every`` steps. ``mode='single_point'``: energy, forces and stress of each structure.
 
-    Each structure runs in the plugin's base work chain (with our extra handlers, :mod:`.dft_base`). Every CalcJob is
-    read, failed ones included, so frames of an MD that stopped early are kept. Outputs: ``training_set`` (one
-    ``TrainingSetData``, built by a calcfunction whose inputs are the CalcJobs' outputs) and ``report`` (a ``Dict``
-    naming every failed calculation and why).
+    DFT: each structure runs in the plugin's base work chain (with our extra handlers, :mod:`.dft_base`). Every CalcJob
+    is read, failed ones included, so frames of an MD that stopped early are kept. Engine ``potential`` (single points
+    only): one ``PotentialLabelCalculation`` evaluates the ``potential`` input on every structure. Outputs:
+    ``training_set`` (one ``TrainingSetData`` with its ``level_of_theory``, built by a calcfunction whose inputs are
+    the CalcJobs' outputs) and ``report`` (a ``Dict`` naming every failed calculation and why).
     """
 
     _protocol_file = 'label_cp2k'
@@ -82,13 +108,17 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('engine', valid_type=orm.Str, help='`cp2k`, `qe` or `vasp`.')
-        spec.input('mode', valid_type=orm.Str, help='`aimd` or `single_point`.')
-        spec.input('code', valid_type=orm.AbstractCode, help='Code of the engine (cp2k, quantumespresso.pw, vasp.vasp).')
+        spec.input('engine', valid_type=orm.Str, help='`cp2k`, `qe`, `vasp` or `potential` (a teacher potential).')
+        spec.input('mode', valid_type=orm.Str, help='`aimd` or `single_point` (`potential`: single_point only).')
+        spec.input('code', valid_type=orm.AbstractCode,
+                   help='Code of the engine (cp2k, quantumespresso.pw, vasp.vasp; the venv python `glassml-python` '
+                        'for `potential`).')  # fmt: skip
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Structures to label.')
         spec.input('settings', valid_type=orm.Dict, help='Protocol inputs (see label_<engine>.yaml).')
         spec.input('pseudo_family', valid_type=orm.Str, required=False, help='aiida-pseudo family label (qe).')
         spec.input('potential_family', valid_type=orm.Str, required=False, help='POTCAR family (vasp).')
+        spec.input('potential', valid_type=(AcePotentialData, ClassicalPotentialData), required=False,
+                   help='The teacher of engine `potential` (an ACE or a classical potential); refused for DFT engines.')
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, cls.run_labelling, cls.collect_frames)
         spec.output('training_set', valid_type=TrainingSetData, required=False, help='Every successful frame.')
@@ -112,23 +142,26 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
     def get_builder_from_protocol(
         cls, code, structures, engine: str = 'cp2k', mode: str = 'aimd', protocol: str | None = None,
         overrides: dict | pathlib.Path | None = None, pseudo_family: str | None = None,
-        potential_family: str | None = None,
+        potential_family: str | None = None, potential=None,
     ):  # fmt: skip
         """A builder with every input set. Raises ``ProtocolError`` (unknown protocol, misspelled override) or
-        ``LabelingInputError`` (bad settings, element not covered by the basis/pseudopotential/POTCAR set) before
-        anything is stored. ``structures``: a list or a dict label -> StructureData."""
+        ``LabelingInputError`` (bad settings, element not covered by the basis/pseudopotential/POTCAR set or by the
+        teacher ``potential``) before anything is stored. ``structures``: a list or a dict label -> StructureData.
+        ``potential`` (engine ``potential`` only): an AcePotentialData or ClassicalPotentialData."""
         validation.validate_engine_and_mode(engine, mode)
         if isinstance(code, str):
             code = orm.load_code(code)
         if not isinstance(structures, dict):
             structures = {f'structure_{index:04d}': s for index, s in enumerate(structures)}
         validation.validate_structures(structures)
+        check_teacher_input(engine, potential)
         settings = cls.get_protocol_inputs(protocol, overrides, engine=engine)
         if mode == 'aimd':
             validation.validate_aimd(settings['aimd'])
         symbols = sorted({kind.symbol for s in structures.values() for kind in s.kinds})
         family = pseudo_family or potential_family
-        check_element_coverage(engine, symbols, settings, family)
+        check_element_coverage(engine, symbols, settings, family, potential=potential,
+                               structures=list(structures.values()))  # fmt: skip
 
         builder = cls.get_builder()
         builder.engine = orm.Str(engine)
@@ -140,6 +173,8 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             builder.pseudo_family = orm.Str(pseudo_family)
         if potential_family:
             builder.potential_family = orm.Str(potential_family)
+        if potential is not None:
+            builder.potential = potential
         return builder
 
     # ------------------------------------------------------------------------------------------------ outline
@@ -150,6 +185,8 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         self.ctx.labels = sorted(self.inputs.structures)
 
     def run_labelling(self):
+        if self.ctx.engine == 'potential':
+            return self.run_teacher()
         futures = {}
         for label in self.ctx.labels:
             structure = self.inputs.structures[label]
@@ -163,31 +200,62 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             self.report(f'submitted {process.__name__}<{futures[f"label_{label}"].pk}> ({self.ctx.mode}) for {label}')
         return ToContext(**futures)
 
+    def run_teacher(self):
+        """One PotentialLabelCalculation for every structure: a potential evaluates fast, a job per structure would
+        only add overhead."""
+        from aiida_glassml.calculations.potential_label import PotentialLabelCalculation
+
+        potential = self.inputs.potential
+        inputs = {
+            'code': self.inputs.code, 'structures': dict(self.inputs.structures), 'potential': potential,
+            'metadata': {'options': dict(self.ctx.settings['options']), 'call_link_label': 'label_teacher'},
+        }  # fmt: skip
+        node = self.submit(PotentialLabelCalculation, **inputs)
+        self.report(f'submitted PotentialLabelCalculation<{node.pk}> for {len(self.ctx.labels)} structures: labels from '
+                    f'{type(potential).__name__}<{potential.pk}> ({potential.uuid}), a teacher potential, not DFT')
+        return ToContext(label_teacher=node)
+
     def collect_frames(self):
         sources, plan = {}, {'engine': self.ctx.engine, 'mode': self.ctx.mode, 'settings': self.ctx.settings,
                              'calculations': {}, 'failed_workchains': {}}  # fmt: skip
-        for label in self.ctx.labels:
-            workchain = self.ctx[f'label_{label}']
-            if not workchain.is_finished_ok:
-                plan['failed_workchains'][label] = {
-                    'pk': workchain.pk, 'uuid': workchain.uuid, 'exit_status': workchain.exit_status,
-                    'exit_message': workchain.exit_message,
-                }  # fmt: skip
-            calcs = sorted(
-                (n for n in workchain.called_descendants if isinstance(n, orm.CalcJobNode)), key=lambda n: n.ctime
-            )
-            for order, calc in enumerate(calcs):
-                key = f'{label}__{order:02d}'
-                nodes = frame_sources(self.ctx.engine, calc)
-                for name, node in nodes.items():
-                    sources[f'{key}__{name}'] = node
-                plan['calculations'][key] = {
-                    'structure': label, 'order': order, 'pk': calc.pk, 'uuid': calc.uuid,
-                    'exit_status': calc.exit_status, 'exit_message': calc.exit_message,
-                    'finished_ok': calc.is_finished_ok, 'sources': sorted(nodes),
-                }  # fmt: skip
-            if self.ctx.mode == 'single_point':
+        if self.ctx.engine == 'potential':
+            calc = self.ctx.label_teacher
+            nodes = frame_sources('potential', calc)
+            sources.update({f'teacher__00__{name}': node for name, node in nodes.items()})
+            plan['calculations']['teacher__00'] = {
+                'structure': ', '.join(self.ctx.labels), 'structures': list(self.ctx.labels), 'order': 0,
+                'pk': calc.pk, 'uuid': calc.uuid, 'exit_status': calc.exit_status, 'exit_message': calc.exit_message,
+                'finished_ok': calc.is_finished_ok, 'sources': sorted(nodes),
+            }  # fmt: skip
+        else:
+            for label in self.ctx.labels:
+                workchain = self.ctx[f'label_{label}']
+                if not workchain.is_finished_ok:
+                    plan['failed_workchains'][label] = {
+                        'pk': workchain.pk, 'uuid': workchain.uuid, 'exit_status': workchain.exit_status,
+                        'exit_message': workchain.exit_message,
+                    }  # fmt: skip
+                calcs = sorted(
+                    (n for n in workchain.called_descendants if isinstance(n, orm.CalcJobNode)), key=lambda n: n.ctime
+                )
+                for order, calc in enumerate(calcs):
+                    key = f'{label}__{order:02d}'
+                    nodes = frame_sources(self.ctx.engine, calc)
+                    for name, node in nodes.items():
+                        sources[f'{key}__{name}'] = node
+                    plan['calculations'][key] = {
+                        'structure': label, 'order': order, 'pk': calc.pk, 'uuid': calc.uuid,
+                        'exit_status': calc.exit_status, 'exit_message': calc.exit_message,
+                        'finished_ok': calc.is_finished_ok, 'sources': sorted(nodes),
+                    }  # fmt: skip
+        if self.ctx.mode == 'single_point':
+            for label in self.ctx.labels:
                 sources[f'{label}__structure'] = self.inputs.structures[label]
+        try:
+            plan['level_of_theory'] = self.level_of_theory()
+        except Exception as exc:  # noqa: BLE001 - labels that cost DFT time are never lost over their record
+            self.report(f'the level of theory could not be recorded ({exc}); the training set records None (unknown)')
+            plan['level_of_theory'] = None
         results = collect_training_set(plan=orm.Dict(plan), **sources)
         self.out('report', results['report'])
         report = results['report'].get_dict()
@@ -199,10 +267,24 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         self.report(f'{results["training_set"].n_frames} frames from {len(plan["calculations"])} calculations')
         return None
 
+    def level_of_theory(self) -> dict:
+        """The level of theory of this run's labels (:mod:`aiida_glassml.labeling.level_of_theory`)."""
+        structures = [self.inputs.structures[label] for label in self.ctx.labels]
+        family = (self.inputs.pseudo_family.value if 'pseudo_family' in self.inputs else
+                  self.inputs.potential_family.value if 'potential_family' in self.inputs else None)  # fmt: skip
+        calcs = ([self.ctx.label_teacher] if self.ctx.engine == 'potential' else
+                 [n for label in self.ctx.labels for n in self.ctx[f'label_{label}'].called_descendants
+                  if isinstance(n, orm.CalcJobNode)])  # fmt: skip
+        return level_of_theory_for(
+            self.ctx.engine, self.ctx.settings, structures, self.inputs.code, family=family,
+            potential=self.inputs.get('potential'), calcs=calcs,
+        )  # fmt: skip
+
 
 @calcfunction
 def collect_training_set(plan: orm.Dict, **sources):
-    """One ``TrainingSetData`` from the CalcJobs' output nodes, and a report of what failed and why."""
+    """One ``TrainingSetData`` from the CalcJobs' output nodes, and a report of what failed and why. The set's
+    ``level_of_theory`` is ``plan['level_of_theory']`` (None when the plan has none: unknown)."""
     from aiida_glassml.common.frames import FrameSet
     from aiida_glassml.labeling import frames as frame_tools
 
@@ -213,7 +295,10 @@ def collect_training_set(plan: orm.Dict, **sources):
     failed, per_calc, by_structure = [], {}, {}
     for key, calc in sorted(plan['calculations'].items()):
         nodes = {name: sources[f'{key}__{name}'] for name in calc['sources']}
-        structure = sources.get(f'{calc["structure"]}__structure')
+        if engine == 'potential':  # one CalcJob labels every structure
+            structure = {label: sources[f'{label}__structure'] for label in calc['structures']}
+        else:
+            structure = sources.get(f'{calc["structure"]}__structure')
         try:
             frames = frames_from_nodes(engine, mode, nodes, structure, settings)
         except Exception as exc:  # noqa: BLE001 - an unreadable output is reported, not fatal for the others
@@ -237,7 +322,11 @@ def collect_training_set(plan: orm.Dict, **sources):
                 'temperature': float(aimd['temperature']) if mode == 'aimd' else None,
                 'iteration': settings.get('iteration'), 'composition': frame_tools.composition_formula(symbols),
             }  # fmt: skip
-        by_structure.setdefault(calc['structure'], []).append(frames)
+        if engine == 'potential':
+            for frame in frames:
+                by_structure.setdefault(frame['metadata'].pop('structure'), []).append([frame])
+        else:
+            by_structure.setdefault(calc['structure'], []).append(frames)
     for label, info in sorted(plan['failed_workchains'].items()):
         failed.append({'what': f'WorkChain<{info["pk"]}>', 'structure': label, 'uuid': info['uuid'],
                        'why': f'exit status {info["exit_status"]}: {info["exit_message"]}', 'frames_kept': None})  # fmt: skip
@@ -258,13 +347,17 @@ def collect_training_set(plan: orm.Dict, **sources):
     for failure in failed:
         if failure['frames_kept'] is None and failure['what'].startswith('CalcJob'):
             failure['frames_kept'] = per_calc[uuid_to_key[failure['uuid']]]
+    level = plan.get('level_of_theory')
     report = {
         'engine': engine, 'mode': mode, 'n_frames': len(all_frames), 'n_calculations': len(plan['calculations']),
-        'frames_per_calculation': per_calc, 'failed': failed,
+        'frames_per_calculation': per_calc, 'failed': failed, 'level_of_theory': level,
     }  # fmt: skip
+    if engine == 'potential' and level:
+        report['teacher'] = (f'labels from the {level["potential_type"]} potential {level["potential_uuid"]} '
+                             '(a teacher), not from DFT')  # fmt: skip
     results = {'report': orm.Dict(report)}
     if all_frames:
-        results['training_set'] = TrainingSetData(FrameSet.from_frames(all_frames))
+        results['training_set'] = TrainingSetData(FrameSet.from_frames(all_frames), level_of_theory=level)
     return results
 
 
@@ -272,10 +365,21 @@ def collect_training_set(plan: orm.Dict, **sources):
 # ------------------------------------------------------------------------------------------------ engine glue
 # Everything engine-specific that needs AiiDA: coverage checks, child work chain inputs, and which output nodes of a
 # CalcJob hold its frames. The science (input rendering, parsing) is in aiida_glassml.labeling.
-def check_element_coverage(engine: str, symbols: list[str], settings: dict, family: str | None) -> None:
+def check_element_coverage(engine: str, symbols: list[str], settings: dict, family: str | None, potential=None,
+                           structures=None) -> None:  # fmt: skip
     """Raise LabelingInputError naming elements without a basis/pseudopotential (CP2K), a pseudopotential in the
-    aiida-pseudo family (QE) or a POTCAR in the family (VASP)."""
-    if engine == 'cp2k':
+    aiida-pseudo family (QE), a POTCAR in the family (VASP) or parameters in the teacher ``potential``
+    (``structures`` give a classical potential's species by kind name)."""
+    if engine == 'potential':
+        from aiida_glassml.calculations.potential_label import check_potential_covers
+        from aiida_glassml.labeling import potential as teacher
+
+        check_teacher_input(engine, potential)
+        if structures:
+            check_potential_covers(potential, structures)
+        else:
+            teacher.check_covers(potential.elements, symbols, f'the potential <{potential.uuid}>')
+    elif engine == 'cp2k':
         from aiida_glassml.labeling import cp2k
 
         block = settings['cp2k']
@@ -330,6 +434,8 @@ def child_inputs(engine: str, mode: str, code, structure, settings: dict, family
 def frame_sources(engine: str, calc: orm.CalcJobNode) -> dict[str, orm.Data]:
     """The output nodes of ``calc`` its frames are read from (they become inputs of ``collect_training_set``)."""
     outputs = calc.outputs
+    if engine == 'potential':
+        return {'labels': outputs.labels} if 'labels' in outputs else {}
     if engine == 'cp2k':
         return {'retrieved': outputs.retrieved} if 'retrieved' in outputs else {}
     if engine == 'qe':
@@ -340,7 +446,21 @@ def frame_sources(engine: str, calc: orm.CalcJobNode) -> dict[str, orm.Data]:
 
 
 def frames_from_nodes(engine: str, mode: str, nodes: dict, structure, settings: dict) -> list[dict]:
-    """Labelled frames (eV, Å) from one CalcJob's output nodes; ``structure``: the input (single points)."""
+    """Labelled frames (eV, Å) from one CalcJob's output nodes; ``structure``: the input (single points; for engine
+    ``potential`` a dict label -> StructureData of every structure, each frame's label in ``metadata['structure']``)."""
+    if engine == 'potential':
+        from aiida_glassml.labeling import potential as teacher
+
+        if 'labels' not in nodes:
+            return []
+        labels = nodes['labels']
+        arrays = {name: labels.get_array(name) for name in teacher.LABEL_ARRAYS}
+        frames = []
+        for label, values in zip(labels.base.attributes.get('labels'), teacher.split_labels(arrays)):
+            frame = {**_structure_dict(structure[label]), **values, 'pbc': structure[label].pbc}
+            frame['metadata'] = {'structure': label}
+            frames.append(frame)
+        return frames
     if engine == 'cp2k':
         from aiida_glassml.labeling import cp2k
 
@@ -363,6 +483,54 @@ def frames_from_nodes(engine: str, mode: str, nodes: dict, structure, settings: 
         # Every step: collect_training_set numbers the steps over restarts, then samples.
         return qe.frames_from_pw_arrays(arrays, list(trajectory.symbols), parameters, mode, sample_every=1)
     return _vasp_frames(nodes, mode, settings)
+
+
+def level_of_theory_for(engine: str, settings: dict, structures, code, family: str | None = None, potential=None,
+                        calcs=()) -> dict:  # fmt: skip
+    """The level of theory of labels made by ``engine`` with ``settings`` on ``structures`` (``calcs``: the CalcJobs
+    that ran, read for the program version)."""
+    elements = sorted({kind.symbol for s in structures for kind in s.kinds})
+    code_record = _code_record(engine, code, calcs)
+    if engine == 'potential':
+        kind = 'ace' if isinstance(potential, AcePotentialData) else 'classical'
+        return lot.potential_level(
+            kind, potential.uuid, label=potential.label or None,
+            sha256=potential.base.attributes.get('sha256_yaml') if kind == 'ace' else None,
+            name=potential.name if kind == 'classical' else None, code=code_record,
+        )  # fmt: skip
+    if engine == 'cp2k':
+        return lot.cp2k_level(settings, elements, code_record)
+    if engine == 'qe':
+        from aiida_glassml.labeling import qe
+
+        group = orm.load_group(family)
+        pseudos = {e: f'{group.get_pseudo(e).filename} (md5 {group.get_pseudo(e).md5})' for e in elements}
+        cutoffs = [qe.select_cutoffs(settings['qe'], recommended_cutoffs(group, s)) for s in structures]
+        return lot.qe_level(settings, elements, family, pseudos, cutoffs, code_record)
+    return lot.vasp_level(settings, elements, family, code_record)
+
+
+def _code_record(engine: str, code, calcs) -> dict:
+    """Which code made the labels: label, executable, plugin version and, when its outputs say, the program version.
+    Recorded, not compared."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    record = {'label': code.full_label}
+    if isinstance(code, orm.InstalledCode):
+        record['executable'] = str(code.filepath_executable)
+    try:
+        record['plugin'] = f'{PLUGINS[engine]} {version(PLUGINS[engine])}'
+    except PackageNotFoundError:
+        record['plugin'] = PLUGINS[engine]
+    for calc in calcs:
+        for name, keys in (('output_parameters', ('cp2k_version', 'creator_version')), ('misc', ('version',)),
+                           ('results', ('versions',))):  # fmt: skip
+            if name in calc.outputs:
+                found = [calc.outputs[name].get(key) for key in keys if calc.outputs[name].get(key) is not None]
+                if found:
+                    record['version'] = found[0]
+                    return record
+    return record
 
 
 def _structure_dict(structure) -> dict:

@@ -14,6 +14,7 @@ from aiida_glassml.calcfunctions.melt_quench import TG_QUANTITIES, analyse_melt_
 from aiida_glassml.md import tg as tg_fit
 from aiida_glassml.md.protocol import GammaTracking, MDProtocol, MDProtocolError, Minimize, melt_quench
 from aiida_glassml.protocols import ProtocolMixin
+from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
 AseMDCalculation = CalculationFactory('glassml.ase_md')
 LammpsMDBaseWorkChain = WorkflowFactory('glassml.lammps_md_base')
@@ -21,7 +22,7 @@ LammpsMDBaseWorkChain = WorkflowFactory('glassml.lammps_md_base')
 ENGINES = ('ase', 'lammps')
 
 
-class MeltQuenchWorkChain(ProtocolMixin, WorkChain):
+class MeltQuenchWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
     """Run ``len(seeds)`` melt-quench replicas (one seed each) of ``structure`` following ``protocol`` in the chosen
     ``engine``, and analyse them together. Protocols: ``melt_quench.yaml`` (``balanced`` is the NaFePO4 study)."""
 

@@ -101,7 +101,7 @@ def test_cli_r_chi_without_and_with_store(scaled_experiment, reference_glass_pat
     entry = json.loads(result.output)['r_chi']
     assert entry['r_chi'] == pytest.approx((SCALE - 1) / SCALE, rel=1e-9) and entry['quantity'] == 'S_neutron'
     text = runner.invoke(cli, ['analyse', 'structure', glass, '--experimental', str(path)])
-    assert 'R_chi(S_neutron) = 0.0909 over 1-15' in text.output
+    assert 'R_chi(S_neutron) = 0.0909 (9.09 %) over 1-15' in text.output
     # range beyond the model's Q grid: refused before anything is stored
     before = node_count()
     bad = runner.invoke(cli, ['analyse', 'structure', glass, '--experimental', str(path), '--q-range', '2', '40',

@@ -30,6 +30,27 @@ def test_analyse_structure_json(runner, reference_glass_paths):
     assert json.loads(overridden.output)['cutoffs']['Fe-O'] == 2.5
     text = runner.invoke(cli, ['analyse', 'structure', str(reference_glass_paths['ACE_300K_1'])])
     assert 'density' in text.output and 'P-O-Fe' in text.output
+    assert 'g(r) first peaks' in text.output and 'rings (P+Fe–O' in text.output
+
+
+def test_analyse_structure_json_reports_rings_and_peaks(runner, reference_glass_paths):
+    """The README promises g(r), S(Q) and rings in ``--json``: a ring summary and the peak positions."""
+    from aiida_glassml.analysis import guttman_rings, read_structure
+
+    path = reference_glass_paths['ACE_300K_1']
+    payload = json.loads(runner.invoke(cli, ['analyse', 'structure', str(path), '--json']).output)
+    assert payload['rdf_peaks']['P-O'] == pytest.approx(1.54, abs=0.03)  # P–O bond length
+    assert payload['rdf_peaks']['Fe-O'] == pytest.approx(2.0, abs=0.1)
+    sq = payload['sq_peaks']
+    assert sq['q_min'] == pytest.approx(2 * np.pi / sq['r_max']) and sq['lorch'] is True
+    for name in ('S_neutron', 'S_xray'):
+        assert sq[name] and all(sq['q_min'] <= q <= 20.0 for q in sq[name]) and sq[name] == sorted(sq[name])
+    rings = payload['rings']
+    expected = guttman_rings(read_structure(path), {k: v for k, v in payload['cutoffs'].items() if k != 'Na-O'},
+                             formers=('P', 'Fe'), anions=('O',))  # fmt: skip
+    assert rings['size_distribution'] == {str(k): v for k, v in expected.size_distribution().items()}
+    assert rings['n_rings'] == len(expected.rings) > 100
+    assert rings['formers'] == ['P', 'Fe'] and rings['anions'] == ['O']
 
 
 def test_analyse_structure_store_links_results_to_structure(runner, reference_glass_paths, aiida_profile_clean):

@@ -25,6 +25,7 @@ from aiida_glassml.analysis import (
     oxidation_states_from_magmoms,
     pair_key,
     partial_structure_factors,
+    qn_conventions,
     qn_speciation,
     r_chi,
     real_space_functions,
@@ -127,6 +128,26 @@ def test_qn_and_bridging_on_a_hand_built_chain():
     # each P has one P–O bond whose O also bonds Fe; the Fe has two Fe–O bonds whose O also bonds P
     assert stats == {'P-O-P': 0.0, 'P-O-Fe': 1.0, 'Fe-O-P': 2.0, 'Fe-O-Fe': 0.0}
     assert qn_speciation(graph, ('P', 'Fe'), ('O',)) == {'P': {1: 1.0}, 'Fe': {2: 1.0}}
+    # phosphate convention: only P–O–P bridges, so the P–O–Fe oxygens leave both P as Q⁰
+    assert qn_speciation(graph, ('P',), ('O',), bridging_formers=('P',)) == {'P': {0: 1.0}}
+    conventions = qn_conventions(graph, ('P', 'Fe'), ('O',))
+    assert conventions == {
+        'network': {'bridging_formers': ['P', 'Fe'], 'qn': {'P': {'1': 1.0}, 'Fe': {'2': 1.0}}},
+        'phosphate': {'bridging_formers': ['P'], 'qn': {'P': {'0': 1.0}}},
+    }
+
+
+def test_qn_conventions_of_the_published_nafepo4_glass(reference_glass_paths):
+    """Issue 13 item 14: P–O–Fe counted as bridging gives mostly Q⁴ for NaFePO4; the phosphate convention mostly Q⁰."""
+    from aiida_glassml.analysis import analyse_structure, read_structure
+
+    result = analyse_structure(read_structure(reference_glass_paths['ACE_300K_1']), rings=False, peaks=False)
+    network, phosphate = result['qn_conventions']['network'], result['qn_conventions']['phosphate']
+    assert network['bridging_formers'] == ['P', 'Fe'] and phosphate['bridging_formers'] == ['P']
+    assert network['qn'] == result['qn']
+    assert network['qn']['P']['4'] == pytest.approx(0.70, abs=0.02)
+    assert phosphate['qn']['P']['0'] == pytest.approx(0.85, abs=0.02)
+    assert sum(phosphate['qn']['P'].values()) == pytest.approx(1.0)
 
 
 def test_guttman_rings_of_a_hand_built_network(ring_network):

@@ -11,19 +11,9 @@ import sys
 
 import pytest
 
-from aiida_glassml.tools.setup import port_open
 
 HERE = pathlib.Path(__file__).parent
 BIN = pathlib.Path(sys.executable).parent
-
-
-def require(service: str, host: str, port: int) -> None:
-    if port_open(host, port):
-        return
-    message = f'{service} is not reachable on {host}:{port}'
-    if os.environ.get('GLASSML_TEST_SERVICES') == 'required':
-        pytest.fail(message + ' (GLASSML_TEST_SERVICES=required)')
-    pytest.skip(message)
 
 
 def run(command, env, timeout=300):
@@ -40,10 +30,10 @@ def isolated_env(tmp_path):
 
 @pytest.mark.services
 @pytest.mark.parametrize('broker', ['rabbitmq', 'zeromq'])
-def test_psql_profile_daemon_runs_submitted_work_chain(broker, isolated_env):
-    require('PostgreSQL', '127.0.0.1', 5432)
+def test_psql_profile_daemon_runs_submitted_work_chain(broker, isolated_env, require_service):
+    require_service('PostgreSQL', '127.0.0.1', 5432)
     if broker == 'rabbitmq':
-        require('RabbitMQ', '127.0.0.1', 5672)
+        require_service('RabbitMQ', '127.0.0.1', 5672)
     name = f'glassml-test-{secrets.token_hex(4)}'
     out = run([str(BIN / 'aiida-glassml'), 'setup', '--storage', 'psql', '--broker', broker, '--profile-name', name,
                '--no-apt'], isolated_env)  # fmt: skip

@@ -27,7 +27,7 @@ def test_pace_extrapolation_input(file_regression):
     text = render.render_input(protocol, block, SYMBOLS)
     assert 'fix pace_gamma all pair 10 pace/extrapolation gamma 1' in text
     assert 'compute max_pace_gamma all reduce max f_pace_gamma' in text
-    assert 'fix gamma_halt all halt 10 v_max_pace_gamma > 30 error soft' in text
+    assert 'fix gamma_halt all halt 10 v_max_pace_gamma >= 30 error soft' in text
     file_regression.check(text, extension='.in')
 
 
@@ -145,3 +145,101 @@ def test_data_file_round_trips_positions():
     text = render.write_data_file(cell, positions, [1, 2], [22.99, 15.999], 'charge', ['Na', 'O'])
     assert '2 atoms' in text and '0.0 11.0000000000 ylo yhi' in text
     assert '2 2 0.0 9.5000000000 10.5000000000 0.5000000000' in text
+
+
+def test_kokkos_runs_on_gpus_or_openmp_threads_with_the_same_input():
+    assert render.command_line(kokkos=True, threads=1)[:12] == ['-k', 'on', 't', '1', '-sf', 'kk', '-pk', 'kokkos',
+                                                                'newton', 'on', 'neigh', 'half']  # fmt: skip
+    assert render.command_line(kokkos=True, gpus=2)[:4] == ['-k', 'on', 'g', '2']
+    assert render.resolve_gpus(True, None, '#SBATCH --gpus=1', threads=1) == 0  # threads: no GPU request
+    with pytest.raises(render.LammpsInputError, match='not both'):
+        render.command_line(kokkos=True, gpus=1, threads=1)
+    with pytest.raises(render.LammpsInputError, match='without `kokkos`'):
+        render.command_line(threads=4)
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS)
+    render.check_kokkos_threads(block, kokkos=True, threads=1)
+    render.check_kokkos_threads(block, kokkos=False, threads=8)
+    with pytest.raises(render.LammpsInputError, match='at most 1 CPU thread'):
+        render.check_kokkos_threads(block, kokkos=True, threads=4)
+    classical, _ = render.classical_block(potentials.bmp(), KINDS)
+    render.check_kokkos_threads(classical, kokkos=True, threads=4)  # no limit of its own
+
+
+def test_gamma_thresholds_are_written_exactly_and_checked_at_the_start():
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS, extrapolation=True)
+    gamma = md.GammaTracking(interval=10, gamma_lo=1.2345678901, gamma_hi=2.4828779123456)
+    text = render.render_input(md.MDProtocol([md.NVT(300.0, 0.1)], gamma=gamma), block, SYMBOLS)
+    assert 'v_max_pace_gamma >= 2.4828779123456 error soft' in text
+    assert 'variable dump_skip equal "c_max_pace_gamma < 1.2345678901"' in text
+    # fix halt never sees step 0: a run 0 and a check before the first MD run
+    start = text.index('run 0 post no')
+    assert start < text.index('run 100') and 'if "${max_pace_gamma} >= 2.4828779123456" then "jump SELF gamma_halt"' \
+        in text[start:text.index('run 100')]
+    assert 'fix pace_gamma all pair 1 ' not in text  # 100 steps: the last step is on the interval
+
+
+def test_a_last_step_off_the_gamma_interval_is_still_checked():
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS, extrapolation=True)
+    protocol = md.MDProtocol([md.NVT(300.0, 0.105)], gamma=md.GammaTracking(interval=10, gamma_lo=2.5, gamma_hi=30.0))
+    text = render.render_input(protocol, block, SYMBOLS)
+    tail = text[text.index('run 105'):text.index('label gamma_halt')]
+    assert 'fix pace_gamma all pair 1 pace/extrapolation gamma 1' in tail
+    assert 'print "$(step) ${max_pace_gamma}" append gamma.dat screen no' in tail
+    assert 'if "${max_pace_gamma} >= 30" then "jump SELF gamma_halt"' in tail
+
+
+def test_a_minimisation_after_md_keeps_the_step_count_and_the_dumps():
+    """LAMMPS resets the step only without dumps: they are undumped and redefined to append."""
+    block = render.ace_block(['P', 'O', 'Na', 'Fe'], KINDS, extrapolation=True)
+    protocol = md.MDProtocol([md.NVT(300.0, 0.02), md.Minimize(maxiter=10), md.NVT(300.0, 0.02)], dump_interval=10,
+                             gamma=md.GammaTracking(interval=10, gamma_lo=2.5, gamma_hi=30.0))  # fmt: skip
+    text = render.render_input(protocol, block, SYMBOLS)
+    stage = text[text.index('# stage 1: minimize'):text.index('# stage 2')]
+    assert stage.index('undump trajectory') < stage.index('minimize 0') < stage.index('reset_timestep 20')
+    assert 'undump extrapolative' in stage
+    assert 'dump_modify trajectory sort id element P O Na Fe format float %.15g append yes' in stage
+    assert 'dump_modify extrapolative skip v_dump_skip sort id element P O Na Fe format float %.15g append yes' in stage
+    assert text.rstrip().endswith('print "GLASSML_END step $(step)"')
+
+
+def test_repeated_gamma_and_thermo_steps_keep_their_last_line():
+    from aiida_glassml.md import lammps_parsing
+
+    steps, gamma = lammps_parsing.parse_gamma('# step max_gamma\n0 1.5\n0 1.5\n10 2.0\n10 2.25\n20 3.0\n')
+    assert steps.tolist() == [0, 10, 20] and gamma.tolist() == [1.5, 2.25, 3.0]
+
+
+LMP_HELP = '''
+Large-scale Atomic/Molecular Massively Parallel Simulator - 4 Feb 2025
+
+KOKKOS package API: CUDA Serial
+KOKKOS package precision: double
+
+Installed packages:
+
+KOKKOS KSPACE ML-PACE
+
+List of individual style options included in this LAMMPS executable
+
+* Pair styles:
+
+born            buck/coul/long  pace            pace/extrapolation
+pace/extrapolation/kk           pace/kk
+
+* Bond styles:
+
+zero
+'''
+
+
+def test_lmp_help_says_whether_a_build_runs_ace_and_where():
+    from aiida_glassml.md import lammps_parsing
+
+    build = lammps_parsing.parse_help(LMP_HELP)
+    assert build.version == '4 Feb 2025' and build.packages == ['KOKKOS', 'KSPACE', 'ML-PACE']
+    assert build.has_ace and build.has_ace_kokkos and build.kokkos_on_gpu
+    assert 'zero' not in build.pair_styles
+    assert build.describe() == ('LAMMPS 4 Feb 2025: ML-PACE (pace, pace/extrapolation), Kokkos CUDA/Serial '
+                                '(pace/kk on GPU)')
+    without = lammps_parsing.parse_help(LMP_HELP.replace('pace/extrapolation/kk', '').replace('pace', 'morse'))
+    assert not without.has_ace and without.describe() == 'LAMMPS 4 Feb 2025: no ML-PACE'

@@ -1,0 +1,103 @@
+"""Run inside a PostgreSQL + RabbitMQ profile: submit a small active-learning loop to the daemon, kill the whole
+daemon (SIGKILL, circus and workers) while the iteration is exploring, start it again, and wait for the loop.
+Prints one JSON line with what the test checks. Called by ``test_active_learning_daemon.py`` in a subprocess."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+import psutil
+from aiida import load_profile, orm
+from aiida.engine import run_get_node, submit
+from aiida.engine.daemon.client import get_daemon_client
+
+profile = load_profile(sys.argv[1])
+data_dir = sys.argv[2]
+
+from aiida_glassml.data.ace_potential import AcePotentialData  # noqa: E402
+from aiida_glassml.structures import generate_random_structure  # noqa: E402
+from aiida_glassml.workflows.active_learning import ActiveLearningWorkChain  # noqa: E402
+from aiida_glassml.workflows.label import LabelWorkChain  # noqa: E402
+
+NAPO3 = {'units': ['NaPO3'], 'fractions': [1.0]}
+python = orm.load_code('glassml-python@localhost')
+teacher = AcePotentialData.get_or_create(os.path.join(data_dir, 'output_potential.yaml'))
+
+
+def labels(seeds, prefix):
+    structures = {}
+    for seed in seeds:
+        atoms = generate_random_structure(NAPO3, seed, {'n_atoms': 40}).atoms
+        atoms.rattle(0.05, seed=seed)
+        structures[f'{prefix}{seed}'] = orm.StructureData(ase=atoms)
+    builder = LabelWorkChain.get_builder_from_protocol(python, structures, engine='potential', mode='single_point',
+                                                       protocol='fast', potential=teacher)  # fmt: skip
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    return results['training_set']
+
+
+start, test = labels(range(101, 109), 'start'), labels(range(201, 203), 'test')
+builder = ActiveLearningWorkChain.get_builder_from_protocol(
+    start, {'NaPO3': NAPO3}, test_set=test, md_code=python, label_code=python,
+    pacemaker_code=orm.load_code('pacemaker@localhost'), label_engine='potential', label_potential=teacher,
+    protocol='fast', overrides={'settings': {'max_iterations': 1},
+               'exploration': {'packings_per_composition': 2, 'md': {'gamma_lo': 1.1}},
+                                'stability': {'enabled': False}},
+)  # fmt: skip
+
+client = get_daemon_client(profile.name)
+
+
+def kill_daemon():
+    """SIGKILL the circus arbiter and every worker: nothing gets to clean up."""
+    pid = client.get_daemon_pid()
+    parent = psutil.Process(pid)
+    victims = [parent, *parent.children(recursive=True)]
+    for process in victims:
+        process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(victims, timeout=30)
+    return len(victims)
+
+
+client.start_daemon(number_workers=1, timeout=120)
+killed = 0
+try:
+    loop = submit(builder)
+    deadline = time.time() + 900
+    # kill while the iteration's exploration runs are under way
+    while time.time() < deadline and not killed:
+        iterations = [c for c in loop.called if c.process_label == 'ActiveLearningIterationWorkChain']
+        if iterations and any(c.process_label == 'AseMDCalculation' for c in iterations[0].called):
+            killed = kill_daemon()
+            time.sleep(2)
+            client.start_daemon(number_workers=1, timeout=120)
+        time.sleep(1)
+    while not loop.is_terminated and time.time() < deadline:
+        time.sleep(2)
+finally:
+    for attempt in range(3):
+        try:
+            client.stop_daemon(wait=True, timeout=60)
+            break
+        except Exception:  # noqa: BLE001 - a slow circus on a loaded machine; retry
+            time.sleep(5)
+
+iteration = [c for c in loop.called if c.process_label == 'ActiveLearningIterationWorkChain'][0]
+label_chains = [c for c in iteration.called if c.process_label == 'LabelWorkChain']
+label_calcs = [c for chain in label_chains for c in chain.called_descendants if isinstance(c, orm.CalcJobNode)]
+md_runs = [c for c in iteration.called if c.process_label == 'AseMDCalculation']
+selection = iteration.outputs.selection.get_dict() if 'selection' in iteration.outputs else {}
+new_frames = iteration.outputs.labels.get_frameset() if 'labels' in iteration.outputs else None
+print(json.dumps({
+    'killed': killed, 'state': loop.process_state.value, 'exit_status': loop.exit_status,
+    'stop': loop.outputs.report['stop']['stop_reason'] if 'report' in loop.outputs else None,
+    'md_runs': len(md_runs), 'md_labels': sorted(c.base.links.get_incoming().first().link_label for c in md_runs),
+    'label_chains': len(label_chains), 'label_calcs': len(label_calcs),
+    'n_selected': selection.get('n_selected'), 'n_labelled': new_frames.n_frames if new_frames else None,
+    'unique_labelled': len(set(new_frames.frame_hashes())) if new_frames else None,
+    'start_frames': start.n_frames,
+    'train_frames': loop.outputs.train_set.n_frames if 'train_set' in loop.outputs else None,
+}))
