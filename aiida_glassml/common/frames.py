@@ -266,14 +266,22 @@ class FrameSet:
             hashes.append(h.hexdigest())
         return hashes
 
-    def sha256(self) -> str:
-        """Hash of the full content, arrays and metadata, independent of the container format."""
+    def _arrays_hash(self):
         h = hashlib.sha256(SCHEMA.encode())
         for key in self.ARRAY_KEYS:
             array = np.ascontiguousarray(getattr(self, key))
             h.update(key.encode())
             h.update(str(array.dtype.str).encode())
             h.update(array.tobytes())
+        return h
+
+    def arrays_sha256(self) -> str:
+        """Hash of the labelled arrays only (structures, energies, forces, stress, moments): what a fit sees."""
+        return self._arrays_hash().hexdigest()
+
+    def sha256(self) -> str:
+        """Hash of the full content, arrays and metadata, independent of the container format."""
+        h = self._arrays_hash()
         h.update(json.dumps(self.metadata, sort_keys=True, default=str).encode())
         return h.hexdigest()
 

@@ -8,10 +8,23 @@ import pathlib
 import typing as t
 
 from aiida.orm import Data
+from aiida.orm.nodes.caching import NodeCaching
 
 from aiida_glassml.common.frames import FrameSet, FrameValidationError
 
 __all__ = ('FrameValidationError', 'TrainingSetData')
+
+
+class TrainingSetCaching(NodeCaching):
+    """A training set's hash is what a fit sees: the labelled arrays and the level of theory, not the per-frame
+    metadata (which calculation each frame came from) nor the npz bytes (zip time stamps). So a rerun whose labels came
+    from the cache, with new calculation UUIDs in the metadata, also reuses the fits and everything after them."""
+
+    def get_objects_to_hash(self) -> dict:
+        objects = super().get_objects_to_hash()
+        objects['attributes'] = {k: v for k, v in objects['attributes'].items() if k != 'sha256'}
+        objects['repository_hash'] = self._node._read_frameset().arrays_sha256()
+        return objects
 
 
 class TrainingSetData(Data):
@@ -25,6 +38,7 @@ class TrainingSetData(Data):
 
     NPZ = 'frames.npz'
     JSON = 'frames.json'
+    _CLS_NODE_CACHING = TrainingSetCaching
 
     def __init__(self, frameset: FrameSet | None = None, level_of_theory: dict | None = None, **kwargs):
         from aiida_glassml.labeling.level_of_theory import validate_level

@@ -51,8 +51,9 @@ RESULTS_KEYS: dict[str, str] = {
     'final_volume': 'Å³, final structure',
     'final_density': 'g/cm³, final structure',
     'final_potential_energy': 'eV, last thermo line',
-    'full_trajectory_file': 'name of the full dump in `retrieved` (optional: None when dump_interval is 0)',
-    'n_trajectory_frames_full': 'frames in the full dump',
+    'full_trajectory_file': 'name of the full dump: in `retrieved`, or only in the remote folder when the run was asked '
+                            'not to retrieve it (`retrieve_trajectory` false); None when dump_interval is 0',
+    'n_trajectory_frames_full': 'frames in the full dump (optional: None when the dump was not retrieved)',
 }
 
 #: stop_reason → exit-code label (``completed`` → 0)
