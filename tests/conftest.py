@@ -150,3 +150,16 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = 'failed'
         report.longrepr = f'skipped, but GLASSML_REQUIRE_ALL=1 requires every test to run: {reason}'
+
+
+@pytest.fixture(autouse=True)
+def restore_orm_logging():
+    """An in-process CLI call (click's CliRunner) sets aiida's CLI logging globally, which drops the database log
+    handler: later work chains' reports would no longer reach ``verdi process report``. Undo that after each test."""
+    yield
+    from aiida.common import log
+
+    if log.CLI_ACTIVE:
+        log.CLI_ACTIVE = None
+        log.CLI_LOG_LEVEL = None
+        log.configure_logging(with_orm=True)
