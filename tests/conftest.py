@@ -163,3 +163,24 @@ def restore_orm_logging():
         log.CLI_ACTIVE = None
         log.CLI_LOG_LEVEL = None
         log.configure_logging(with_orm=True)
+
+
+@pytest.fixture
+def psql_rabbitmq_profile(tmp_path, require_service):
+    """A new PostgreSQL + RabbitMQ profile made by ``aiida-glassml setup`` in ``tmp_path``, deleted afterwards:
+    yields ``(name, env)`` for subprocesses that use it."""
+    import secrets
+    import subprocess
+
+    require_service('PostgreSQL', '127.0.0.1', 5432)
+    require_service('RabbitMQ', '127.0.0.1', 5672)
+    env = {**os.environ, 'AIIDA_PATH': str(tmp_path), 'OMP_NUM_THREADS': '1'}
+    name = f'glassml-test-{secrets.token_hex(4)}'
+    setup = subprocess.run([str(VENV_BIN / 'aiida-glassml'), 'setup', '--storage', 'psql', '--broker', 'rabbitmq',
+                            '--profile-name', name, '--no-apt'], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    try:
+        yield name, env
+    finally:
+        subprocess.run([str(VENV_BIN / 'verdi'), 'profile', 'delete', name, '--delete-data', '--force'], env=env,
+                       capture_output=True, check=False)  # fmt: skip

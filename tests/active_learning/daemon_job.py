@@ -4,11 +4,10 @@ Prints one JSON line with what the test checks. Called by ``test_active_learning
 
 import json
 import os
-import signal
+import pathlib
 import sys
 import time
 
-import psutil
 from aiida import load_profile, orm
 from aiida.engine import run_get_node, submit
 from aiida.engine.daemon.client import get_daemon_client
@@ -17,6 +16,9 @@ profile = load_profile(sys.argv[1])
 data_dir = sys.argv[2]
 
 from aiida_glassml.data.ace_potential import AcePotentialData  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from daemon_tools import kill_daemon, stop_daemon  # noqa: E402
 from aiida_glassml.structures import generate_random_structure  # noqa: E402
 from aiida_glassml.workflows.active_learning import ActiveLearningWorkChain  # noqa: E402
 from aiida_glassml.workflows.label import LabelWorkChain  # noqa: E402
@@ -51,17 +53,6 @@ builder = ActiveLearningWorkChain.get_builder_from_protocol(
 client = get_daemon_client(profile.name)
 
 
-def kill_daemon():
-    """SIGKILL the circus arbiter and every worker: nothing gets to clean up."""
-    pid = client.get_daemon_pid()
-    parent = psutil.Process(pid)
-    victims = [parent, *parent.children(recursive=True)]
-    for process in victims:
-        process.send_signal(signal.SIGKILL)
-    psutil.wait_procs(victims, timeout=30)
-    return len(victims)
-
-
 client.start_daemon(number_workers=1, timeout=120)
 killed = 0
 try:
@@ -71,19 +62,14 @@ try:
     while time.time() < deadline and not killed:
         iterations = [c for c in loop.called if c.process_label == 'ActiveLearningIterationWorkChain']
         if iterations and any(c.process_label == 'AseMDCalculation' for c in iterations[0].called):
-            killed = kill_daemon()
+            killed = kill_daemon(client)
             time.sleep(2)
             client.start_daemon(number_workers=1, timeout=120)
         time.sleep(1)
     while not loop.is_terminated and time.time() < deadline:
         time.sleep(2)
 finally:
-    for attempt in range(3):
-        try:
-            client.stop_daemon(wait=True, timeout=60)
-            break
-        except Exception:  # noqa: BLE001 - a slow circus on a loaded machine; retry
-            time.sleep(5)
+    stop_daemon(client)
 
 iteration = [c for c in loop.called if c.process_label == 'ActiveLearningIterationWorkChain'][0]
 label_chains = [c for c in iteration.called if c.process_label == 'LabelWorkChain']

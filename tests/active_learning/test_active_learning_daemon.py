@@ -3,36 +3,22 @@ PostgreSQL + RabbitMQ profile and started again; the loop finishes with no frame
 
 import json
 import pathlib
-import secrets
 import subprocess
 import sys
 
 import pytest
 
 HERE = pathlib.Path(__file__).parent
-BIN = pathlib.Path(sys.executable).parent
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def test_daemon_killed_mid_iteration_loses_and_repeats_nothing(tmp_path, data_dir, require_service):
-    import os
-
-    require_service('PostgreSQL', '127.0.0.1', 5432)
-    require_service('RabbitMQ', '127.0.0.1', 5672)
-    env = {**os.environ, 'AIIDA_PATH': str(tmp_path), 'OMP_NUM_THREADS': '1'}
-    name = f'glassml-al-{secrets.token_hex(4)}'
-    setup = subprocess.run([str(BIN / 'aiida-glassml'), 'setup', '--storage', 'psql', '--broker', 'rabbitmq',
-                            '--profile-name', name, '--no-apt'], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert setup.returncode == 0, setup.stdout + setup.stderr
-    try:
-        job = subprocess.run([sys.executable, str(HERE / 'daemon_job.py'), name, str(data_dir)], env=env,
-                             capture_output=True, text=True, timeout=1500)  # fmt: skip
-        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-        result = json.loads(job.stdout.strip().splitlines()[-1])
-    finally:
-        subprocess.run([str(BIN / 'verdi'), 'profile', 'delete', name, '--delete-data', '--force'], env=env,
-                       capture_output=True, check=False)  # fmt: skip
+def test_daemon_killed_mid_iteration_loses_and_repeats_nothing(psql_rabbitmq_profile, data_dir):
+    name, env = psql_rabbitmq_profile
+    job = subprocess.run([sys.executable, str(HERE / 'daemon_job.py'), name, str(data_dir)], env=env,
+                         capture_output=True, text=True, timeout=1500)  # fmt: skip
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    result = json.loads(job.stdout.strip().splitlines()[-1])
     assert result['killed'] >= 2, result  # circus and its worker
     assert result['state'] == 'finished' and result['stop'] == 'max_iterations', result
     # every exploration run once, one labelling of the selection, each selected frame labelled exactly once

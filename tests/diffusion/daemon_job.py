@@ -6,11 +6,9 @@ are in flight, start it again, and wait for the series. Prints one JSON line wit
 import importlib.util
 import json
 import pathlib
-import signal
 import sys
 import time
 
-import psutil
 from aiida import load_profile, orm
 from aiida.engine import submit
 from aiida.engine.daemon.client import get_daemon_client
@@ -19,6 +17,9 @@ profile = load_profile(sys.argv[1])
 
 from aiida_glassml.data.classical_potential import ClassicalPotentialData  # noqa: E402
 from aiida_glassml.workflows.diffusion import DiffusionWorkChain  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from daemon_tools import kill_daemon, stop_daemon  # noqa: E402
 
 spec = importlib.util.spec_from_file_location('_glassml_diffusion_conftest', pathlib.Path(__file__).with_name('conftest.py'))
 conftest = importlib.util.module_from_spec(spec)
@@ -38,26 +39,6 @@ builder = DiffusionWorkChain.get_builder_from_protocol(
 client = get_daemon_client(profile.name)
 
 
-def is_job(process: psutil.Process) -> bool:
-    """The scheduler job of a CalcJob (the direct scheduler's bash script and what it runs): it must survive, as on
-    a cluster where the daemon machine dies but the jobs run on."""
-    try:
-        chain = [process, *process.parents()]
-        return any('_aiidasubmit.sh' in ' '.join(p.cmdline()) for p in chain)
-    except psutil.Error:
-        return False
-
-
-def kill_daemon() -> int:
-    """SIGKILL the circus arbiter and every worker: nothing gets to clean up."""
-    parent = psutil.Process(client.get_daemon_pid())
-    victims = [parent, *(p for p in parent.children(recursive=True) if not is_job(p))]
-    for process in victims:
-        process.send_signal(signal.SIGKILL)
-    psutil.wait_procs(victims, timeout=30)
-    return len(victims)
-
-
 def md_calcs(node) -> list:
     return [c for c in node.called_descendants if c.process_label == 'LammpsMDCalculation']
 
@@ -72,19 +53,14 @@ try:
         calcs = md_calcs(series)
         if len(calcs) == len(TEMPERATURES) and all(c.get_job_id() and not c.is_terminated for c in calcs):
             in_flight = sorted(c.pk for c in calcs)
-            killed = kill_daemon()
+            killed = kill_daemon(client, spare_jobs=True)
             time.sleep(2)
             client.start_daemon(number_workers=1, timeout=120)
         time.sleep(0.5)
     while not series.is_terminated and time.time() < deadline:
         time.sleep(2)
 finally:
-    for attempt in range(3):
-        try:
-            client.stop_daemon(wait=True, timeout=60)
-            break
-        except Exception:  # noqa: BLE001 - a slow circus on a loaded machine; retry
-            time.sleep(5)
+    stop_daemon(client)
 
 md_runs = [c for c in series.called if c.process_label == 'LammpsMDBaseWorkChain']
 analyses = [c for c in series.called if c.process_label == 'TrajectoryAnalysisCalculation']

@@ -3,36 +3,23 @@ series are in flight on a PostgreSQL + RabbitMQ profile and started again; every
 finishes exactly once."""
 
 import json
-import os
 import pathlib
-import secrets
 import subprocess
 import sys
 
 import pytest
 
 HERE = pathlib.Path(__file__).parent
-BIN = pathlib.Path(sys.executable).parent
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
-def test_daemon_killed_during_the_md_fan_out_repeats_nothing(tmp_path, require_service):
-    require_service('PostgreSQL', '127.0.0.1', 5432)
-    require_service('RabbitMQ', '127.0.0.1', 5672)
-    env = {**os.environ, 'AIIDA_PATH': str(tmp_path), 'OMP_NUM_THREADS': '1'}
-    name = f'glassml-diffusion-{secrets.token_hex(4)}'
-    setup = subprocess.run([str(BIN / 'aiida-glassml'), 'setup', '--storage', 'psql', '--broker', 'rabbitmq',
-                            '--profile-name', name, '--no-apt'], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert setup.returncode == 0, setup.stdout + setup.stderr
-    try:
-        job = subprocess.run([sys.executable, str(HERE / 'daemon_job.py'), name], env=env, capture_output=True,
-                             text=True, timeout=1200)  # fmt: skip
-        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-        result = json.loads(job.stdout.strip().splitlines()[-1])
-    finally:
-        subprocess.run([str(BIN / 'verdi'), 'profile', 'delete', name, '--delete-data', '--force'], env=env,
-                       capture_output=True, check=False)  # fmt: skip
+def test_daemon_killed_during_the_md_fan_out_repeats_nothing(psql_rabbitmq_profile):
+    name, env = psql_rabbitmq_profile
+    job = subprocess.run([sys.executable, str(HERE / 'daemon_job.py'), name], env=env, capture_output=True,
+                         text=True, timeout=1200)  # fmt: skip
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    result = json.loads(job.stdout.strip().splitlines()[-1])
     assert result['killed'] >= 2, result  # circus and its worker
     assert len(result['in_flight']) == 2, result  # both MD jobs were running when the daemon died
     assert result['state'] == 'finished' and result['exit_status'] == 0, result
