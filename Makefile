@@ -20,7 +20,7 @@ STAMP := $(VENV)/.glassml-installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[tests,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[tests,docs,mlip]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -32,8 +32,13 @@ profile: install
 test: profile
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The demo study (workflows/demo.yaml) through this profile's daemon: progress while it runs, then the summary table,
+# the figures and an archive in $(DEMO_OUTPUT)/.
+DEMO_OUTPUT ?= demo_output
 demo: profile
-	$(BIN)/python workflows/demo.py
+	@mkdir -p $(DEMO_OUTPUT) && rm -f $(DEMO_OUTPUT)/demo.aiida
+	$(BIN)/aiida-glassml study run workflows/demo.yaml --wait --start-daemon --output $(DEMO_OUTPUT) \
+		--archive $(DEMO_OUTPUT)/demo.aiida
 
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -184,3 +184,18 @@ def psql_rabbitmq_profile(tmp_path, require_service):
     finally:
         subprocess.run([str(VENV_BIN / 'verdi'), 'profile', 'delete', name, '--delete-data', '--force'], env=env,
                        capture_output=True, check=False)  # fmt: skip
+
+
+@pytest.fixture(scope='module')
+def nafepo4_potcar_family(aiida_profile, tmp_path_factory):
+    """A POTCAR family with dummy Na_pv, Fe_pv, P and O POTCARs (headers renamed from the dummy Si one)."""
+    from aiida_vasp.data.potcar import PotcarData
+
+    folder = tmp_path_factory.mktemp('potcars')
+    text = (DATA_DIR.parent / 'labeling' / 'data' / 'vasp_mock' / 'potcar' / 'Si' / 'POTCAR').read_text()
+    for element, name in {'Na': 'Na_pv', 'Fe': 'Fe_pv', 'P': 'P', 'O': 'O'}.items():
+        (folder / name).mkdir()
+        renamed = text.replace('PAW_PBE Si ', f'PAW_PBE {name} ').replace('VRHFIN =Si:', f'VRHFIN ={element}:')
+        (folder / name / 'POTCAR').write_text(renamed)
+    PotcarData.upload_potcar_family(str(folder), 'glassml-test-nafepo4', 'dummy POTCARs', stop_if_existing=False)
+    return 'glassml-test-nafepo4'

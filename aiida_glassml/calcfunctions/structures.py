@@ -58,6 +58,13 @@ def _jsonable(value):
 
 def _structure_node(generated: GeneratedStructure) -> orm.StructureData:
     structure = orm.StructureData(ase=generated.atoms)
+    species_kinds = generated.settings.get('species_kinds') or []
+    if species_kinds:  # kinds named after the oxidation state (the generator's initial charges), e.g. V4 and V5
+        structure = orm.StructureData(cell=generated.atoms.cell.array.tolist(), pbc=generated.atoms.pbc.tolist())
+        states = generated.atoms.get_initial_charges()
+        for symbol, position, state in zip(generated.atoms.get_chemical_symbols(), generated.atoms.positions, states):
+            name = f'{symbol}{round(state):d}' if symbol in species_kinds else symbol
+            structure.append_atom(position=position.tolist(), symbols=symbol, name=name)
     for key, value in _jsonable(generated.metadata()).items():
         structure.base.attributes.set(key, value)
     structure.label = f'{generated.formula.formula} seed {generated.seed}'

@@ -19,3 +19,5 @@ from . import cmd_structures  # noqa: E402,F401
 from . import cmd_potential  # noqa: E402,F401
 from . import cmd_analyse_trajectory  # noqa: E402,F401
 from . import cmd_active_learning  # noqa: E402,F401
+from . import cmd_trace  # noqa: E402,F401
+from . import cmd_study  # noqa: E402,F401

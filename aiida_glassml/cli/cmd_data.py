@@ -51,9 +51,7 @@ def import_training_set(path, sample_type, label, level_of_theory):
     except (FrameValidationError, LabelingInputError, OSError) as exc:
         fail(f'{path}: {exc}')
     node.store()
-    click.echo(f'Stored TrainingSetData<{node.pk}> ({node.uuid}): {node.n_frames} frames, {node.n_atoms_total} atoms, '
-               f'elements {" ".join(node.elements)}, level of theory: '
-               f'{node.level_of_theory["engine"] if node.level_of_theory else "unknown"}')  # fmt: skip
+    click.echo(f'Stored TrainingSetData<{node.pk}> ({node.uuid}): {node_facts(node)}')
 
 
 @data_import.command('potential')
@@ -74,8 +72,7 @@ def import_potential(yaml_file, yace, asi, label):
         fail(f'{yaml_file}: {exc}')
     if label and not node.label:
         node.label = label
-    click.echo(f'AcePotentialData<{node.pk}> ({node.uuid}): elements {" ".join(node.elements)}, cutoff {node.cutoff} Å, '
-               f'active set: {"yes" if node.has_active_set else "no"}')  # fmt: skip
+    click.echo(f'AcePotentialData<{node.pk}> ({node.uuid}): {node_facts(node)}')
 
 
 @data.command('export')
@@ -102,4 +99,28 @@ def export(node, output):
 @decorators.with_dbenv()
 def show(node):
     """Show the attributes of a training set or potential as JSON."""
-    echo_json({'pk': node.pk, 'uuid': node.uuid, 'type': type(node).__name__, **node.base.attributes.all})
+    echo_json(node_payload(node))
+
+
+# -- shared with ``verdi data glassml.*`` (cli/verdi_data.py), so both print the same facts --------------------------
+def node_facts(node) -> str:
+    """The key facts of a training set or potential in one line, e.g. ``436 frames, 49902 atoms, ...``."""
+    from aiida_glassml.data import AcePotentialData, TrainingSetData
+    from aiida_glassml.data.classical_potential import ClassicalPotentialData
+
+    if isinstance(node, TrainingSetData):
+        level = node.level_of_theory
+        return (f'{node.n_frames} frames, {node.n_atoms_total} atoms, elements {" ".join(node.elements)}, '
+                f'level of theory: {level["engine"] if level else "unknown"}')  # fmt: skip
+    if isinstance(node, AcePotentialData):
+        return (f'elements {" ".join(node.elements)}, cutoff {node.cutoff} Å, '
+                f'active set: {"yes" if node.has_active_set else "no"}')  # fmt: skip
+    if isinstance(node, ClassicalPotentialData):
+        return (f'{node.name} ({node.base.attributes.get("form")}), elements {" ".join(node.elements)}, '
+                f'cutoff {node.base.attributes.get("cutoff")} Å, {len(node.references)} reference(s)')  # fmt: skip
+    return type(node).__name__
+
+
+def node_payload(node) -> dict:
+    """What ``data show`` prints: identity and every attribute."""
+    return {'pk': node.pk, 'uuid': node.uuid, 'type': type(node).__name__, **node.base.attributes.all}

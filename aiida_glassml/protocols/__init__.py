@@ -29,17 +29,21 @@ class ProtocolError(ValueError):
     """An unknown protocol or override key."""
 
 
-def recursive_merge(base: dict, update: dict, strict: bool = False, path: str = '') -> dict:
+def recursive_merge(base: dict, update: dict, strict: bool = False, path: str = '', defaults=None) -> dict:
     """Merge ``update`` into a copy of ``base``. With ``strict``, keys missing from ``base`` raise ProtocolError,
-    except below keys whose value in ``base`` is an empty dict or None (free-form namespaces)."""
+    except below keys whose value in ``base`` is an empty dict or None, or whose value in ``defaults`` (the file's
+    ``default_inputs`` at the same place) is an empty dict: free-form namespaces stay free-form when a protocol fills
+    some of their keys."""
     merged = copy.deepcopy(base)
+    free = isinstance(defaults, dict) and not defaults
     for key, value in update.items():
         where = f'{path}.{key}' if path else str(key)
-        if strict and key not in merged:
+        if strict and not free and key not in merged:
             known = ', '.join(sorted(map(str, merged))) or 'none'
             raise ProtocolError(f'unknown override key `{where}`; known keys here: {known}.')
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and merged[key]:
-            merged[key] = recursive_merge(merged[key], value, strict=strict, path=where)
+            below = defaults.get(key) if isinstance(defaults, dict) else None
+            merged[key] = recursive_merge(merged[key], value, strict=strict and not free, path=where, defaults=below)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -90,5 +94,5 @@ class ProtocolMixin:
         if isinstance(overrides, pathlib.Path):
             overrides = yaml.safe_load(overrides.read_text())
         if overrides:
-            inputs = recursive_merge(inputs, overrides, strict=True)
+            inputs = recursive_merge(inputs, overrides, strict=True, defaults=data.get('default_inputs', {}))
         return inputs

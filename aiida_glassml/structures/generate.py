@@ -52,6 +52,9 @@ DEFAULT_SETTINGS: dict[str, t.Any] = {
     'units_geometry': None,
     'tetrahedra': None,  # former -> former-ligand bond length (Å); None: DEFAULT_TETRAHEDRA
     'ligand': 'O',  # the corner atom of the tetrahedra
+    # elements whose structure kinds are named after the oxidation state (V -> kinds V4, V5), for classical potentials
+    # with one species per oxidation state (bmp, du)
+    'species_kinds': [],
 }
 
 #: Former-oxygen bond lengths (Å) of isolated tetrahedra: PO4 1.54 (orthophosphates), SO4 1.47 (sulfates), VO4 1.72
@@ -101,6 +104,10 @@ def validate_settings(settings: t.Mapping | None) -> dict:
                                            'e.g. 1.54 for P-O.')  # fmt: skip
     if merged['ligand'] not in chemical_symbols[1:]:
         raise StructureGenerationError(f'unknown ligand element {merged["ligand"]!r}; use e.g. O.')
+    species_kinds = merged['species_kinds'] or []
+    if not isinstance(species_kinds, (list, tuple)) or any(e not in chemical_symbols[1:] for e in species_kinds):
+        raise StructureGenerationError(f'species_kinds {species_kinds!r} must list elements, e.g. [V].')
+    merged['species_kinds'] = [str(e) for e in species_kinds]
     if merged['units_geometry'] is not None:
         merged['tetrahedra'] = {str(k): float(v) for k, v in tetrahedra.items()}
     return merged

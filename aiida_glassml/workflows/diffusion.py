@@ -134,7 +134,8 @@ class DiffusionWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         else:
             lammps = inputs['lammps']
             builder.lammps.md.code = code
-            builder.lammps.md.potential = potential
+            if potential is not None:  # None: attached later (a study's dry run, before its fit)
+                builder.lammps.md.potential = potential
             builder.lammps.md.trajectory_frames = frames
             run_settings = dict(settings or {})
             if lammps['kokkos']:

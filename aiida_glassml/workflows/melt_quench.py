@@ -114,7 +114,8 @@ class MeltQuenchWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                 builder.ase.metadata.options[key] = value
         else:
             builder.lammps.md.code = code
-            builder.lammps.md.potential = potential
+            if potential is not None:  # None: attached later (a study's dry run, before its fit)
+                builder.lammps.md.potential = potential
             builder.lammps.md.trajectory_frames = frames
             if settings:
                 builder.lammps.md.settings = orm.Dict(settings)

@@ -49,7 +49,7 @@ def make_set(seed: int, level: dict | None, n_frames: int = 2) -> TrainingSetDat
 def test_cp2k_level_from_protocol_settings():
     level = cp2k('fast')
     assert level['engine'] == 'cp2k' and level['functional'] == 'PBE'
-    assert level['cutoff'] == {'cutoff_ry': 200.0, 'rel_cutoff_ry': 30.0}
+    assert level['cutoff'] == {'cutoff_ry': 400.0, 'rel_cutoff_ry': 40.0}
     assert level['basis_sets'] == {'Na': 'SZV-MOLOPT-SR-GTH-q9', 'O': 'SZV-MOLOPT-GTH-q6', 'P': 'SZV-MOLOPT-GTH-q5'}
     assert level['pseudopotentials'] == {'Na': 'GTH-PBE-q9', 'O': 'GTH-PBE-q6', 'P': 'GTH-PBE-q5'}
     assert level['hubbard_u'] == {'Na': 0.0, 'O': 0.0, 'P': 0.0}
@@ -61,7 +61,7 @@ def test_cp2k_level_from_protocol_settings():
 def test_compare_names_energy_relevant_differences():
     assert lot.compare_levels(cp2k('fast'), cp2k('fast')) == []
     differences = lot.compare_levels(cp2k('fast'), cp2k('balanced'))
-    assert "cutoff.cutoff_ry: 200.0 vs 500.0" in differences
+    assert "cutoff.cutoff_ry: 400.0 vs 500.0" in differences
     assert "basis_sets[Na]: 'SZV-MOLOPT-SR-GTH-q9' vs 'DZVP-MOLOPT-SR-GTH-q9'" in differences
     assert any(d.startswith('spin:') for d in differences)
     between_codes = lot.compare_levels(cp2k('balanced'), vasp())
@@ -118,7 +118,7 @@ def test_merge_refuses_different_levels_and_stores_nothing(aiida_profile, node_c
         lambda: run_merge_training_sets(a, b),
         lambda: run(MergeTrainingSetsWorkChain, training_sets={'a': a, 'b': b}),
     ):
-        with pytest.raises(ValueError, match=r'refusing to merge .*cutoff\.cutoff_ry: 200\.0 vs 500\.0.*allow_mixed'):
+        with pytest.raises(ValueError, match=r'refusing to merge .*cutoff\.cutoff_ry: 400\.0 vs 500\.0.*allow_mixed'):
             attempt()
     assert node_count() == before
 

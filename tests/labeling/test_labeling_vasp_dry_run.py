@@ -4,31 +4,12 @@ The POTCARs are dummies made from aiida-vasp's dummy Si POTCAR (no licensed VASP
 
 from __future__ import annotations
 
-import pathlib
-
 import numpy as np
 import pytest
 from aiida import orm
 
 from aiida_glassml.workflows.label import LabelWorkChain, _vasp_child_inputs
 
-DUMMY_POTCAR = pathlib.Path(__file__).parent / 'data' / 'vasp_mock' / 'potcar' / 'Si' / 'POTCAR'
-NAFEPO4_POTCARS = {'Na': 'Na_pv', 'Fe': 'Fe_pv', 'P': 'P', 'O': 'O'}
-
-
-@pytest.fixture(scope='module')
-def nafepo4_potcar_family(aiida_profile, tmp_path_factory):
-    """A POTCAR family with dummy Na_pv, Fe_pv, P and O POTCARs (headers renamed from the dummy Si one)."""
-    from aiida_vasp.data.potcar import PotcarData
-
-    folder = tmp_path_factory.mktemp('potcars')
-    text = DUMMY_POTCAR.read_text()
-    for element, name in NAFEPO4_POTCARS.items():
-        (folder / name).mkdir()
-        renamed = text.replace('PAW_PBE Si ', f'PAW_PBE {name} ').replace('VRHFIN =Si:', f'VRHFIN ={element}:')
-        (folder / name / 'POTCAR').write_text(renamed)
-    PotcarData.upload_potcar_family(str(folder), 'glassml-test-nafepo4', 'dummy POTCARs', stop_if_existing=False)
-    return 'glassml-test-nafepo4'
 
 
 def nafepo4_cell() -> orm.StructureData:
