@@ -48,7 +48,7 @@ def progress(node) -> dict:
         if not child.is_terminated and not child.called:
             running.append(f'{child.process_label}<{child.pk}>')
     state = node.process_state.value if node.process_state else 'created'
-    return {'pk': node.pk, 'study': node.label, 'state': state, 'exit_status': node.exit_status,
+    return {'pk': node.pk, 'uuid': node.uuid, 'study': node.label, 'state': state, 'exit_status': node.exit_status,
             'stage': node.base.extras.get('study_stage', 'queued'), 'processes': states, 'running': sorted(running),
             'nonzero_exit': failed, 'elapsed_s': round(time.time() - node.ctime.timestamp())}  # fmt: skip
 

@@ -20,8 +20,12 @@ def cp2k_under(process) -> list[str]:
 
 def file_hashes(node) -> dict:
     repository = node.base.repository
-    return {name: hashlib.sha256(repository.get_object_content(name, mode='rb')).hexdigest()
-            for name in sorted(repository.list_object_names())}  # fmt: skip
+    hashes = {}
+    for folder, _, files in repository.walk():
+        for name in files:
+            path = str(folder / name)
+            hashes[path] = hashlib.sha256(repository.get_object_content(path, mode='rb')).hexdigest()
+    return hashes
 
 
 calls = {link.link_label: link.node for link in study.base.links.get_outgoing().all() if link.link_type.value.startswith('call')}
