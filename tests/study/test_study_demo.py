@@ -32,7 +32,9 @@ def demo(tmp_path_factory):
         stdout = _run(['make', '-s', 'demo', f'DEMO_OUTPUT={out}'], env, timeout=1800)
         yield env, out, stdout
     finally:
-        subprocess.run([str(VENV_BIN / 'verdi'), 'daemon', 'stop'], env=env, capture_output=True, check=False)
+        # by name: `verdi presto` in the round-trip test makes its profile the default
+        subprocess.run([str(VENV_BIN / 'verdi'), '-p', 'glassml', 'daemon', 'stop'], env=env, capture_output=True,
+                       check=False)  # fmt: skip
 
 
 @pytest.mark.slow
