@@ -49,13 +49,17 @@ def _load_code(recipe: Recipe, role: str, given: dict) -> orm.AbstractCode:
                                             f'or name another code under `codes: {role}:`.') from None  # fmt: skip
 
 
+def calculator_of(spec: dict) -> dict | None:
+    """The ``calculator`` input (``{name, kwargs}``) of a recipe potential naming an ASE calculator, else None."""
+    if 'calculator' not in spec:
+        return None
+    return {'name': spec['calculator'], 'kwargs': dict(spec.get('kwargs') or {})}
+
+
 def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Sequence[str], store: bool = False):
     """``(node, calculator, engine)`` of a recipe potential; checks that it covers the study's elements."""
-    calculator = None
-    node = None
     if 'calculator' in spec:
-        calculator = {'name': spec['calculator'], 'kwargs': dict(spec.get('kwargs') or {})}
-        return None, calculator, spec.get('engine', 'ase')
+        return None, calculator_of(spec), spec.get('engine', 'ase')
     if 'classical' in spec:
         try:
             node = ClassicalPotentialData.from_library(spec['classical'], **(spec.get('kwargs') or {}))
@@ -82,7 +86,7 @@ def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Seque
         raise recipe.error(path, f'the potential (elements {node.elements}) lacks {missing} of the study\'s '
                                  f'elements {list(elements)}; choose a potential that covers them or drop those '
                                  'compositions.')  # fmt: skip
-    return node, calculator, spec.get('engine') or engine
+    return node, None, spec.get('engine') or engine
 
 
 def _overrides(section: dict | None) -> dict:
@@ -118,15 +122,22 @@ class StudyPlanner:
         return {'engine': labels.get('engine', 'cp2k'), 'pseudo_family': labels.get('pseudo_family'),
                 'potential_family': labels.get('potential_family')}  # fmt: skip
 
-    def initial_dataset(self):
-        from aiida_glassml.workflows.initial_dataset import InitialDatasetWorkChain
-
-        section, labels = self.data['initial_dataset'], self.data['labels']
+    def _with_labels(self, section: dict) -> dict:
+        """The section's overrides with the recipe's `labels` protocol and overrides as their label settings (the
+        section's own label overrides win), so every stage labels at one level of theory."""
+        labels = self.data['labels']
         overrides = _overrides(section)
         if labels.get('protocol'):
             overrides.setdefault('label_protocol', labels['protocol'])
         if labels.get('overrides'):
             overrides['label'] = {**copy.deepcopy(labels['overrides']), **overrides.get('label', {})}
+        return overrides
+
+    def initial_dataset(self):
+        from aiida_glassml.workflows.initial_dataset import InitialDatasetWorkChain
+
+        section = self.data['initial_dataset']
+        overrides = self._with_labels(section)
         return self._call(('initial_dataset',), InitialDatasetWorkChain.get_builder_from_protocol, self.code('dft'),
                           compositions=copy.deepcopy(self.data['compositions']), protocol=_protocol(section),
                           overrides=overrides, **self._label_kwargs())  # fmt: skip
@@ -134,12 +145,8 @@ class StudyPlanner:
     def active_learning(self, dataset: TrainingSetData):
         from aiida_glassml.workflows.active_learning import ActiveLearningWorkChain
 
-        section, labels = self.data['active_learning'], self.data['labels']
-        overrides = _overrides(section)
-        if labels.get('protocol'):
-            overrides.setdefault('label_protocol', labels['protocol'])
-        if labels.get('overrides'):
-            overrides['label'] = {**copy.deepcopy(labels['overrides']), **overrides.get('label', {})}
+        section = self.data['active_learning']
+        overrides = self._with_labels(section)
         engine = section.get('engine') or 'ase'
         md_code = self.code('python' if engine == 'ase' else 'lammps')
         kwargs = self._label_kwargs()
@@ -155,7 +162,9 @@ class StudyPlanner:
             return engine
         if isinstance(potential, ClassicalPotentialData):
             return 'lammps'
-        return self.data['glasses'].get('engine') or 'ase' if label == MAIN else 'ase'
+        if label == MAIN:
+            return self.data['glasses'].get('engine') or 'ase'
+        return 'ase'
 
     def _md_code(self, engine: str) -> orm.AbstractCode:
         return self.code('python' if engine == 'ase' else 'lammps')
@@ -214,6 +223,10 @@ class StudyPlanner:
                           overrides=_overrides(section) or None)  # fmt: skip
 
 
+def _failure(node) -> str:
+    return f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}'
+
+
 def _serial(engine: str) -> dict | None:
     # the LAMMPS here has no MPI launcher; a cluster's options come through the recipe's overrides
     return {'withmpi': False} if engine == 'lammps' else None
@@ -227,13 +240,12 @@ def _stand_in_structure(composition: dict, settings: dict | None = None, seed: i
     from aiida_glassml.structures import StructureGenerationError, generate_random_structure
 
     settings = {k: v for k, v in (settings or {}).items() if k not in ('n_atoms', 'cell')}
-    for n_atoms in (40, 120, 400, 1000):
+    for n_atoms in (40, 120, 400):
         try:
             return _structure_node(generate_random_structure(composition, seed, {**settings, 'n_atoms': n_atoms}))
         except StructureGenerationError:
-            if n_atoms == 1000:
-                raise
-    raise AssertionError('unreachable')
+            continue
+    return _structure_node(generate_random_structure(composition, seed, {**settings, 'n_atoms': 1000}))
 
 
 def _stand_in_dataset(planner: StudyPlanner, builder, structures: list[orm.StructureData]) -> TrainingSetData:
@@ -301,11 +313,6 @@ def plan_study(recipe: Recipe, codes: dict | None = None) -> dict:
     return builders
 
 
-#: stages whose section in the recipe a builder error points at
-_STAGE_SECTIONS = {'analysis': 'analysis', 'elastic': 'elastic', 'diffusion': 'diffusion', 'hybrid': 'hybrid',
-                   'glasses': 'glasses', 'initial_dataset': 'initial_dataset', 'active_learning': 'active_learning'}
-
-
 def _validate_builder(recipe: Recipe, stage: str, builder, filled: bool) -> None:
     """The checks a process runs on its whole input namespace when it is created (e.g. Arrhenius temperatures against
     the series), run here so they fail before submission. A port the study fills at run time (the potential it is
@@ -318,7 +325,7 @@ def _validate_builder(recipe: Recipe, stage: str, builder, filled: bool) -> None
     if filled and stage in ('glasses', 'elastic', 'diffusion') and 'potential' in message and (
             'required value was not provided' in message or 'got neither' in message):  # fmt: skip
         return
-    raise recipe.error((_STAGE_SECTIONS[stage],), f'{builder._process_class.__name__}: {message}')
+    raise recipe.error((stage,), f'{builder._process_class.__name__}: {message}')  # the stage is its recipe section
 
 
 def build_study(recipe: Recipe | str, codes: dict | None = None, experimental=None):
@@ -459,7 +466,7 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
         node = self.ctx.initial_dataset
         if not node.is_finished_ok or 'training_set' not in node.outputs:
             return self.exit_codes.ERROR_INITIAL_DATASET_FAILED.format(
-                details=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+                details=_failure(node))
         dataset = node.outputs.training_set
         self.ctx.summary['stages']['initial_dataset'] = {'pk': node.pk, 'frames': dataset.n_frames,
                                                          'structures': len(node.outputs.structures)}  # fmt: skip
@@ -477,7 +484,7 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
         # max_iterations (401) still leaves a usable potential: the study goes on with it and says so
         if 'potential' not in node.outputs or not (node.is_finished_ok or node.exit_status == 401):
             return self.exit_codes.ERROR_ACTIVE_LEARNING_FAILED.format(
-                details=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+                details=_failure(node))
         report = node.outputs.report.get_dict()
         self.ctx.potential = node.outputs.potential
         self.ctx.training_set = node.outputs.train_set
@@ -498,13 +505,9 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
         data = recipe.data
         given = dict(self.inputs.potentials) if 'potentials' in self.inputs else {}
         main_spec = data.get('potential') or {}
-        main_calculator = ({'name': main_spec['calculator'], 'kwargs': dict(main_spec.get('kwargs') or {})}
-                           if 'calculator' in main_spec else None)  # fmt: skip
-        potentials = {MAIN: (self.ctx.potential, main_calculator, main_spec.get('engine'))}
+        potentials = {MAIN: (self.ctx.potential, calculator_of(main_spec), main_spec.get('engine'))}
         for label, spec in (data.get('comparison') or {}).items():
-            calculator = ({'name': spec['calculator'], 'kwargs': dict(spec.get('kwargs') or {})}
-                          if 'calculator' in spec else None)  # fmt: skip
-            potentials[label] = (given.get(label), calculator, spec.get('engine'))
+            potentials[label] = (given.get(label), calculator_of(spec), spec.get('engine'))
         return potentials
 
     def run_glasses(self):
@@ -582,8 +585,7 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
             entry = {'pk': node.pk, 'exit_status': node.exit_status}
             stages.setdefault(stage, {})[label] = entry
             if not node.is_finished_ok:
-                self.ctx.summary['failed'].append(f'{stage} {label}: {node.process_label}<{node.pk}> exit '
-                                                  f'{node.exit_status}: {node.exit_message}')  # fmt: skip
+                self.ctx.summary['failed'].append(f'{stage} {label}: {_failure(node)}')
 
     def summarise(self):
         from aiida_glassml.calcfunctions.study import summarise_study
