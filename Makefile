@@ -29,8 +29,10 @@ install: $(STAMP)
 profile: install
 	$(BIN)/aiida-glassml setup --storage sqlite --broker zeromq
 
+# Two pytest workers (pytest-xdist), a test file per worker at a time: the real codes run single-threaded.
+PYTEST_WORKERS ?= 2
 test: profile
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The demo study (workflows/demo.yaml) through this profile's daemon: progress while it runs, then the summary table,
 # the figures and an archive in $(DEMO_OUTPUT)/.

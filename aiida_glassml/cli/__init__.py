@@ -21,3 +21,4 @@ from . import cmd_analyse_trajectory  # noqa: E402,F401
 from . import cmd_active_learning  # noqa: E402,F401
 from . import cmd_trace  # noqa: E402,F401
 from . import cmd_study  # noqa: E402,F401
+from . import cmd_maintenance  # noqa: E402,F401

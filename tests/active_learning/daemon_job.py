@@ -18,7 +18,7 @@ data_dir = sys.argv[2]
 from aiida_glassml.data.ace_potential import AcePotentialData  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from daemon_tools import kill_daemon, stop_daemon  # noqa: E402
+from daemon_tools import kill_daemon, report_unfinished, restart_after_crash, stop_daemon  # noqa: E402
 from aiida_glassml.structures import generate_random_structure  # noqa: E402
 from aiida_glassml.workflows.active_learning import ActiveLearningWorkChain  # noqa: E402
 from aiida_glassml.workflows.label import LabelWorkChain  # noqa: E402
@@ -42,6 +42,7 @@ def labels(seeds, prefix):
 
 
 start, test = labels(range(101, 109), 'start'), labels(range(201, 203), 'test')
+start_frames = start.n_frames  # read now: the crash recovery reconnects, and older nodes go stale
 builder = ActiveLearningWorkChain.get_builder_from_protocol(
     start, {'NaPO3': NAPO3}, test_set=test, md_code=python, label_code=python,
     pacemaker_code=orm.load_code('pacemaker@localhost'), label_engine='potential', label_potential=teacher,
@@ -57,19 +58,21 @@ client.start_daemon(number_workers=1, timeout=120)
 killed = 0
 try:
     loop = submit(builder)
-    deadline = time.time() + 900
+    deadline = time.time() + 600
     # kill while the iteration's exploration runs are under way
     while time.time() < deadline and not killed:
         iterations = [c for c in loop.called if c.process_label == 'ActiveLearningIterationWorkChain']
         if iterations and any(c.process_label == 'AseMDCalculation' for c in iterations[0].called):
             killed = kill_daemon(client)
-            time.sleep(2)
-            client.start_daemon(number_workers=1, timeout=120)
+            loop = restart_after_crash(client, profile.name, loop)
         time.sleep(1)
     while not loop.is_terminated and time.time() < deadline:
         time.sleep(2)
 finally:
     stop_daemon(client)
+    loop = orm.load_node(loop.pk)
+    if not loop.is_terminated:
+        report_unfinished(loop)
 
 iteration = [c for c in loop.called if c.process_label == 'ActiveLearningIterationWorkChain'][0]
 label_chains = [c for c in iteration.called if c.process_label == 'LabelWorkChain']
@@ -84,6 +87,6 @@ print(json.dumps({
     'label_chains': len(label_chains), 'label_calcs': len(label_calcs),
     'n_selected': selection.get('n_selected'), 'n_labelled': new_frames.n_frames if new_frames else None,
     'unique_labelled': len(set(new_frames.frame_hashes())) if new_frames else None,
-    'start_frames': start.n_frames,
+    'start_frames': start_frames,
     'train_frames': loop.outputs.train_set.n_frames if 'train_set' in loop.outputs else None,
 }))

@@ -19,7 +19,7 @@ from aiida_glassml.data.classical_potential import ClassicalPotentialData  # noq
 from aiida_glassml.workflows.diffusion import DiffusionWorkChain  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from daemon_tools import kill_daemon, stop_daemon  # noqa: E402
+from daemon_tools import kill_daemon, report_unfinished, restart_after_crash, stop_daemon  # noqa: E402
 
 spec = importlib.util.spec_from_file_location('_glassml_diffusion_conftest', pathlib.Path(__file__).with_name('conftest.py'))
 conftest = importlib.util.module_from_spec(spec)
@@ -47,20 +47,22 @@ client.start_daemon(number_workers=1, timeout=120)
 killed, in_flight = 0, []
 try:
     series = submit(builder)
-    deadline = time.time() + 900
+    deadline = time.time() + 600
     # kill while the MD jobs run: every MD CalcJob submitted, none finished
     while time.time() < deadline and not killed and not series.is_terminated:
         calcs = md_calcs(series)
         if len(calcs) == len(TEMPERATURES) and all(c.get_job_id() and not c.is_terminated for c in calcs):
             in_flight = sorted(c.pk for c in calcs)
             killed = kill_daemon(client, spare_jobs=True)
-            time.sleep(2)
-            client.start_daemon(number_workers=1, timeout=120)
+            series = restart_after_crash(client, profile.name, series)
         time.sleep(0.5)
     while not series.is_terminated and time.time() < deadline:
         time.sleep(2)
 finally:
     stop_daemon(client)
+    series = orm.load_node(series.pk)
+    if not series.is_terminated:
+        report_unfinished(series)
 
 md_runs = [c for c in series.called if c.process_label == 'LammpsMDBaseWorkChain']
 analyses = [c for c in series.called if c.process_label == 'TrajectoryAnalysisCalculation']
