@@ -60,7 +60,7 @@ def _parse_pairs(values) -> dict:
 
 
 @structures.command('generate')
-@click.option('--units', required=True, help='Comma-separated formula units, e.g. Na2O,FeO,P2O5 or NaO0.5,FeO,PO2.5.')
+@click.option('--units', required=True, help='Comma-separated formula units, e.g. NaO0.5,FeO,PO2.5 (the NaFePO4 study) or Na2O,FeO,P2O5.')
 @click.option('--fractions', default=None, help='Mole fractions of the units, summing to 1, e.g. 0.25,0.5,0.25.')
 @click.option('--formula', default=None,
               help='A target formula written as a mixture of the units instead of --fractions, e.g. Na4P2S5.5O1.5.')
@@ -90,8 +90,8 @@ def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_d
     """Generate, store and optionally write random glass structures.
 
     \b
-    One composition:  --units Na2O,FeO,P2O5 --fractions 0.25,0.5,0.25 --atoms 3003 --density 3.38 --seed 1
-    A whole diagram:  --units Na2O,FeO,P2O5 --grid-step 0.1 --atoms 100
+    One composition:  --units NaO0.5,FeO,PO2.5 --formula NaFePO4 --atoms 3003 --density 3.38 --seed 1
+    A whole diagram:  --units NaO0.5,FeO,PO2.5 --grid-step 0.1 --atoms 112   (the NaFePO4 study's 66 points)
     Mixed anions:     --units Na2S,P2S5,P2O5 --formula Na4P2S5.5O1.5 --atoms 245
     """
     from aiida_glassml.calcfunctions.structures import generate_composition_grid_structures

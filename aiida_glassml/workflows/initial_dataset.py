@@ -26,6 +26,17 @@ def _structure_tools():
     return calcfunctions, generate_random_structure
 
 
+def strain_factors(strains) -> list[float] | None:
+    """Checked cell-length factors of the strained copies, or None. The packing itself is the 1.0 cell, so a listed
+    1.0 makes no copy (it would label the same structure twice)."""
+    if not strains:
+        return None
+    from aiida_glassml.structures.packing import validate_strain_factors
+
+    factors = [factor for factor in validate_strain_factors(strains) if abs(factor - 1.0) > 1e-9]
+    return factors or None
+
+
 def validate_random(value, _):
     if value is None:
         return None
@@ -35,6 +46,10 @@ def validate_random(value, _):
         return f'unknown key(s) {unknown} in `random`; allowed: compositions, seeds, settings, strains.'
     if not random.get('compositions'):
         return '`random.compositions` is empty: give {label: {"units": [...], "fractions": [...]}}.'
+    try:
+        strain_factors(random.get('strains'))
+    except ValueError as exc:  # StructureGenerationError
+        return f'`random.strains`: {exc}'
     return None
 
 
@@ -77,7 +92,7 @@ class InitialDatasetWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         composition (see ``aiida_glassml.structures``); ``structures``: label -> StructureData labelled as given.
         Everything is validated (random packings are dry-run, element coverage checked) before anything is stored."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        seeds, strains = [int(seed) for seed in inputs['seeds']], inputs['strains']
+        seeds, strains = [int(seed) for seed in inputs['seeds']], strain_factors(inputs['strains'])
         structure_settings = inputs['structure_settings'] or {}
         _, generate = _structure_tools()
         symbols: set[str] = set()
@@ -112,7 +127,7 @@ class InitialDatasetWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         if compositions:
             builder.random = orm.Dict({
                 'compositions': compositions, 'seeds': seeds, 'settings': structure_settings,
-                'strains': [float(factor) for factor in strains] if strains else None,
+                'strains': strains,
             })  # fmt: skip
         if structures:
             builder.structures = structures
@@ -134,8 +149,9 @@ class InitialDatasetWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                 )
                 key = f'{name}_seed{seed}'
                 self.ctx.structures[key] = structure
-                if random.get('strains'):
-                    copies = calcfunctions.strained_copies(structure, orm.Dict({'strains': random['strains']}))
+                factors = strain_factors(random.get('strains'))
+                if factors:
+                    copies = calcfunctions.strained_copies(structure, orm.Dict({'strains': factors}))
                     for strain_key, copy in copies.items():
                         self.ctx.structures[f'{key}_{strain_key}'] = copy
         self.report(f'{len(self.ctx.structures)} structures to label: {", ".join(sorted(self.ctx.structures))}')

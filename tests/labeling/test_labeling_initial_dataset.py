@@ -67,6 +67,9 @@ def test_initial_dataset_bad_input(aiida_localhost, node_count):
         )
     with pytest.raises(LabelingInputError, match='`seeds` is empty'):
         InitialDatasetWorkChain.get_builder_from_protocol(code, compositions=napo3, overrides={**small, 'seeds': []})
+    with pytest.raises(StructureGenerationError, match=r'strain factors \[0.8, -1.2\] must be > 0'):
+        InitialDatasetWorkChain.get_builder_from_protocol(code, compositions=napo3,
+                                                          overrides={**small, 'strains': [0.8, -1.2]})  # fmt: skip
     assert node_count() == before
 
 
@@ -77,7 +80,7 @@ def test_initial_dataset_protocols(aiida_localhost):
     assert InitialDatasetWorkChain.get_default_protocol() == 'balanced'
     fast = InitialDatasetWorkChain.get_protocol_inputs('fast')
     stringent = InitialDatasetWorkChain.get_protocol_inputs('stringent')
-    assert (fast['seeds'], fast['strains'], fast['label_protocol']) == ([1], None, 'fast')
+    assert (fast['seeds'], fast['strains'], fast['label_protocol'], fast['label']) == ([1], None, 'fast', {})
     assert len(stringent['seeds']) > len(fast['seeds']) and stringent['label_protocol'] == 'stringent'
 
     code = orm.InstalledCode(computer=aiida_localhost, filepath_executable='/usr/bin/cp2k', label='cp2k-idp').store()
@@ -86,7 +89,32 @@ def test_initial_dataset_protocols(aiida_localhost):
         overrides={'structure_settings': {'n_atoms': 20}, 'label': {'aimd': {'steps': 40}}},
     )  # fmt: skip
     random = builder.random.get_dict()
-    assert random['seeds'] == [1, 2, 3] and random['strains'] == [0.95, 1.05]
+    assert random['seeds'] == [1] and random['strains'] == [0.8, 1.2]  # the packing itself is the 1.0 cell
     assert random['settings'] == {'n_atoms': 20}
     settings = builder.label.settings.get_dict()
     assert settings['aimd']['steps'] == 40 and settings['cp2k']['cutoff'] == 500  # balanced label protocol
+
+
+def test_initial_dataset_balanced_is_the_nafepo4_study(aiida_localhost):
+    """balace.yaml: one packing per composition, strains up to 0.2 (0.8, 1.0, 1.2), 100 steps of 2 fs at 5000 K and
+    5 frames per trajectory: the study's 980 frames from 196 trajectories."""
+    from aiida_glassml.labeling.frames import sample_steps
+
+    code = orm.InstalledCode(computer=aiida_localhost, filepath_executable='/usr/bin/cp2k', label='cp2k-ids').store()
+    napo3 = {'napo3': {'units': ['NaO0.5', 'PO2.5'], 'fractions': [0.5, 0.5]}}
+    builder = InitialDatasetWorkChain.get_builder_from_protocol(
+        code, compositions=napo3, protocol='balanced', overrides={'structure_settings': {'n_atoms': 20}}
+    )
+    random = builder.random.get_dict()
+    trajectories_per_composition = len(random['seeds']) * (1 + len(random['strains']))
+    assert trajectories_per_composition == 3 and sorted([1.0, *random['strains']]) == [0.8, 1.0, 1.2]
+    aimd = builder.label.settings.get_dict()['aimd']
+    assert (aimd['temperature'], aimd['timestep'], aimd['steps'] * aimd['timestep']) == (5000.0, 2.0, 200.0)
+    frames_per_trajectory = len(sample_steps(aimd['steps'], aimd['sample_every']))
+    assert frames_per_trajectory == 5 and 196 * frames_per_trajectory == 980
+    # the same with the study's strains written out: 1.0 adds no second copy of the packing
+    again = InitialDatasetWorkChain.get_builder_from_protocol(
+        code, compositions=napo3, protocol='balanced',
+        overrides={'structure_settings': {'n_atoms': 20}, 'strains': [1.2, 1.0, 0.8]},
+    )  # fmt: skip
+    assert again.random.get_dict()['strains'] == [1.2, 0.8]
