@@ -31,7 +31,8 @@ class ClassicalPotentialData(Data):
 
     @classmethod
     def from_library(cls, name: str, **kwargs) -> ClassicalPotentialData:
-        """A library potential (``teter``, ``bmp``, ``du``); keyword arguments go to the library function."""
+        """A library potential (``teter``, ``teter_fe``, ``bmp``, ``du``, ``du_fe``); keyword arguments go to the library
+        function."""
         return cls(potentials.get_potential(name, **kwargs))
 
     def get_potential(self) -> ClassicalPotential:

@@ -4,6 +4,7 @@ Three families (eV, Å, e):
 
 ``teter``
     Buckingham ``A exp(-r/ρ) - C/r⁶`` + Coulomb (Teter, as published by Du & Cormack); ``pair_style buck/coul/long``.
+    ``teter_fe`` (``teter(iron=True)``) adds Fe2+/Fe3+–O from Kalahe et al. 2025; ``du_fe`` likewise for ``du``.
 ``bmp``
     Morse + ``B/r¹²`` (Pedone 2006 form) + Coulomb, a P–P Buckingham repulsion, and screened harmonic three-body
     terms ``(K/2)(θ-θ0)² exp(-r_ij/ρ - r_ik/ρ)`` (Bertani–Menziani–Pedone, BMP-shrm); rendered as
@@ -24,6 +25,7 @@ Three-body terms in a form LAMMPS has no native style for are refused unless the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing as t
 
@@ -42,6 +44,9 @@ REFERENCES = {
     'bmp': 'M. Bertani, M. C. Menziani, A. Pedone, Phys. Rev. Materials 5 (2021) 045602, '
            'doi:10.1103/PhysRevMaterials.5.045602 (BMP form: Morse + B/r^12, P-P Buckingham, screened harmonic '
            'three-body terms)',
+    'bmp_amorphouspy': 'P-P Buckingham A 5.093669 eV, rho 0.905598 A, C 0 as tabulated for Bertani et al. 2021 in '
+                       'amorphouspy (github.com/glasagent/amorphouspy, amorphouspy/src/amorphouspy/potentials/'
+                       'bmp_potential.py, commit 8e008e155f7305eb70b9cb3a2de9c18816428877)',
     'navpo_thesis': 'Na-V-P-O glass thesis (issue 6 of aiida-glassml): BMP Na-O, O-O, P-O, V4+-O, V5+-O, P-P '
                     'and three-body parameters; Du-type O-O, P-O, V4+-O, V5+-O parameters',
     'yang2020': 'Teter O-O and Na-O parameters as re-tabulated (with their charges) in Table 1 of "Predicting '
@@ -49,6 +54,23 @@ REFERENCES = {
                 'doi:10.1038/s41524-020-0291-z (no Fe parameters there)',
     'deng_du': 'L. Deng, J. Du, J. Am. Ceram. Soc. 102 (2019) 2482, doi:10.1111/jace.16082 (Du-type short-range '
                'corrected Na-O parameters)',
+    'kalahe2025': 'J. Kalahe, X. Lu, K. Miller, M. Peterson, B. J. Riley, J. D. Vienna, J. E. Saal, J. Du, Chem. '
+                  'Mater. 37 (2025) 8595, doi:10.1021/acs.chemmater.5c01505, Table 1 (Teter/Du-type Fe2+-O, q 1.2, and '
+                  'Fe3+-O, q 1.8, Buckingham A, rho, C and short-range B, D, n, r_s), as transcribed in amorphouspy '
+                  '(github.com/glasagent/amorphouspy, amorphouspy/src/amorphouspy/potentials/du_teter_potential.py, '
+                  'commit 0553eca4d31b90c17f60340aebf53cdde110c64d); the paper itself was not read here',
+}
+
+#: Teter/Du-type Fe–O parameters (Kalahe et al. 2025, Table 1). Their r_s is where the Buckingham third derivative
+#: vanishes and the published B, D join A, ρ, C there within 0.1 %: a check that the transcription is consistent.
+FE_O_TETER = {
+    'Fe-O': {'A': 11777.0703, 'rho': 0.207132, 'C': 21.642, 'r_s': 0.917, 'B': 104.203, 'D': -32.110, 'n': 2.670},
+    'Fe3-O': {'A': 19952.29, 'rho': 0.182538, 'C': 4.6583, 'r_s': 0.626, 'B': 260.983, 'D': -340.739, 'n': 2.115},
+}
+#: what a structure with an element a library potential lacks should use instead (appended to the refusal)
+COVERAGE_HINTS = {
+    'teter': {'Fe': "for Fe use teter(iron=True) (library 'teter_fe': Fe2+/Fe3+ of Kalahe et al. 2025)"},
+    'du': {'Fe': "for Fe use du(iron=True) (library 'du_fe': Fe2+/Fe3+ of Kalahe et al. 2025)"},
 }
 
 
@@ -124,9 +146,11 @@ class ClassicalPotential:
         """Species for ``(kind_name, symbol)`` pairs; raises :class:`PotentialError` naming what is missing."""
         missing = sorted({symbol for _, symbol in kinds if symbol not in self.elements})
         if missing:
+            hints = [COVERAGE_HINTS.get(self.name, {}).get(symbol) for symbol in missing]
+            hint = ''.join(f' ({h})' for h in hints if h)
             raise PotentialError(
                 f'potential {self.name!r} does not cover element(s) {missing} of the structure; it covers '
-                f'{self.elements}. Choose a potential with parameters for every element, or remove those atoms.'
+                f'{self.elements}. Choose a potential with parameters for every element, or remove those atoms{hint}.'
             )
         return [self.species_for_kind(name, symbol) for name, symbol in kinds]
 
@@ -291,27 +315,30 @@ def _subset(mapping: dict, species: t.Iterable[str]) -> dict:
     return {s: mapping[s] for s in species}
 
 
-def teter(cutoff: float = 10.0) -> ClassicalPotential:
-    """Teter-type Buckingham with partial charges for Na-P-O (Na 0.6, P 3.0, O -1.2).
+def teter(cutoff: float = 10.0, iron: bool = False) -> ClassicalPotential:
+    """Teter-type Buckingham with partial charges (Na 0.6, P 3.0, O -1.2) for Na-P-O; with ``iron=True`` also Fe2+
+    (species ``Fe``, q 1.2) and Fe3+ (``Fe3``, q 1.8) from Kalahe et al. 2025 (Du group), named ``teter_fe``.
 
-    No Fe: we searched for published Teter/Du-type Fe2+–O and Fe3+–O Buckingham parameters (Du & Cormack papers,
-    the NaFePO4 study) and found none we could verify against a source we can cite, so none are shipped and Fe is
-    refused with an error (use :func:`bmp` for Na-Fe-P-O, or :func:`custom` with Fe parameters and their reference).
+    Iron is opt-in so that ``teter`` stays the Na-P-O potential that earlier nodes and workflows used. The NaFePO4
+    study's Teter glasses carry Fe at +1.2 (Fe2+ only), which matches the ``Fe`` species here.
     """
-    species = ('Na', 'P', 'O')
+    species = ('Na', 'Fe', 'Fe3', 'P', 'O') if iron else ('Na', 'P', 'O')
+    pairs = {
+        'O-O': {'A': 2029.2204, 'rho': 0.343645, 'C': 192.58},
+        'Na-O': {'A': 4383.7555, 'rho': 0.243838, 'C': 30.70},
+        'O-P': {'A': 26655.472, 'rho': 0.181968, 'C': 86.856},
+    }
+    if iron:
+        pairs.update({key: {k: p[k] for k in ('A', 'rho', 'C')} for key, p in FE_O_TETER.items()})
+    references = (REFERENCES['teter'], REFERENCES['yang2020']) + ((REFERENCES['kalahe2025'],) if iron else ())
     return ClassicalPotential(
-        name='teter', form='buckingham', charges=_subset(CHARGES, species),
-        species_elements=_subset(SPECIES_ELEMENTS, species),
-        pairs={
-            'O-O': {'A': 2029.2204, 'rho': 0.343645, 'C': 192.58},
-            'Na-O': {'A': 4383.7555, 'rho': 0.243838, 'C': 30.70},
-            'O-P': {'A': 26655.472, 'rho': 0.181968, 'C': 86.856},
-        },
-        cutoff=cutoff, references=(REFERENCES['teter'], REFERENCES['yang2020']),
+        name='teter_fe' if iron else 'teter', form='buckingham', charges=_subset(CHARGES, species),
+        species_elements=_subset(SPECIES_ELEMENTS, species), pairs=pairs, cutoff=cutoff, references=references,
         notes='Plain Buckingham has a spurious minimum at short range (Buckingham catastrophe): above ~2500 K use '
-              'the Du-type short-range corrected form (`du`) or a short timestep. No Fe: no published Teter-type '
-              'Fe2+-O/Fe3+-O parameters could be verified against a citable source, so Fe is refused; give them '
-              'with potentials.custom(..., references=[...]) to run Na-Fe-P-O with this form.',
+              'the Du-type short-range corrected form (`du`) or a short timestep. '
+              + ('Fe2+-O and Fe3+-O: Kalahe et al. 2025, Table 1, transcribed from amorphouspy (see references); '
+                 'name kinds Fe (Fe2+) and Fe3 (Fe3+).' if iron else
+                 'No Fe here: teter(iron=True) (library teter_fe) adds Fe2+/Fe3+ from Kalahe et al. 2025.'),
     )  # fmt: skip
 
 
@@ -327,16 +354,18 @@ BMP_THREE_BODY_NOTE = (
     'its meaning is confirmed. rho = 1 A; the three-body cutoff on the former-O distance is our choice (first '
     'shell: P-O ~1.5 A, V-O <= ~2.1 A; next O beyond ~3 A).'
 )
-#: why the published P-P Buckingham term is off by default (kept in the node's notes)
+#: BMP P-P Buckingham repulsion (eV, Å, eV Å⁶) and where the value comes from (kept in the node's notes)
+BMP_P_P = {'A': 5.093669, 'rho': 0.905598, 'C': 0.0}
 BMP_P_P_NOTE = (
-    'The thesis P-P Buckingham repulsion (A 5093.669 eV, rho 0.905598 A) is OFF by default (p_p_repulsion=False): '
-    'read as A exp(-r/rho) it is 185 eV per P-P pair at 3 A and 20 eV at 5 A, which blows a NaFePO4 melt up to '
-    '~0.2 g/cm3, so the published rho is probably in another convention (e.g. 1/rho, or r in another unit). '
-    'Turn it on only once the convention is confirmed against the thesis.'
+    'P-P Buckingham repulsion A 5.093669 eV, rho 0.905598 A, C 0 (on by default). The thesis table prints "5.09 3669", '
+    'which was first read as 5093.669 eV; that is 185 eV per P-P pair at 3 A and blows a melt apart (NaPO3 at 3000 K '
+    'and 0 bar expands to ~0.2 g/cm3). amorphouspy\'s BMP table for Bertani et al. 2021 gives P-P and Si-P as '
+    '(5.093669, 0.905598, 0) and Si-Si as (7.093669, 0.975598, 0), so the space is a typesetting split of 5.093669: '
+    '0.19 eV per pair at 3 A, and the NaPO3 melt keeps the density it has without the term (~1.6 g/cm3 at 3000 K).'
 )
 
 
-def bmp(cutoff: float = 10.0, three_body_cutoff: float = 2.5, p_p_repulsion: bool = False) -> ClassicalPotential:
+def bmp(cutoff: float = 10.0, three_body_cutoff: float = 2.5, p_p_repulsion: bool = True) -> ClassicalPotential:
     """BMP/Pedone Morse + B/r¹² with partial charges for Na-Fe-P-O and Na-V-P-O (V4+ as species ``V4``, V5+ as
     ``V5``, Fe2+ as ``Fe``, Fe3+ as ``Fe3``) and screened harmonic three-body terms on the O–P–O and O–V–O angles
     (ρ = 1 Å; cutoff ``three_body_cutoff`` on the former–O distance, our choice).
@@ -344,8 +373,8 @@ def bmp(cutoff: float = 10.0, three_body_cutoff: float = 2.5, p_p_repulsion: boo
     Na, O, P, V and three-body values: the Na-V-P-O thesis (issue 6). Fe2+/Fe3+: Pedone et al. 2006.
 
     The three-body terms are read as former-centred and the mixed P–O–V term is not included
-    (:data:`BMP_THREE_BODY_NOTE` gives the reasoning). ``p_p_repulsion`` adds the thesis's P–P Buckingham term; it is
-    off by default (:data:`BMP_P_P_NOTE`). Both notes are stored in the potential's ``notes``.
+    (:data:`BMP_THREE_BODY_NOTE` gives the reasoning). ``p_p_repulsion`` (default on) adds the P–P Buckingham
+    repulsion, A = 5.093669 eV (:data:`BMP_P_P_NOTE` gives the evidence). Both notes are stored in ``notes``.
     """
     d = {
         'Na-O': {'D': 0.023363, 'a': 1.763867, 'r0': 3.006315, 'B': 1.0},
@@ -366,13 +395,12 @@ def bmp(cutoff: float = 10.0, three_body_cutoff: float = 2.5, p_p_repulsion: boo
     )
     return ClassicalPotential(
         name='bmp', form='morse_r12', charges=dict(CHARGES), species_elements=dict(SPECIES_ELEMENTS), pairs=d,
-        extra_pairs={'P-P': {'A': 5093.669, 'rho': 0.905598, 'C': 0.0}} if p_p_repulsion else {},
+        extra_pairs={'P-P': dict(BMP_P_P)} if p_p_repulsion else {},
         three_body=three_body, cutoff=cutoff,
-        references=(REFERENCES['navpo_thesis'], REFERENCES['bmp'], REFERENCES['pedone']),
+        references=(REFERENCES['navpo_thesis'], REFERENCES['bmp'], REFERENCES['pedone'], REFERENCES['bmp_amorphouspy']),
         notes=' '.join((
             'Three-body terms use LAMMPS nb3b/screened (K/2 in the file).', BMP_THREE_BODY_NOTE,
-            BMP_P_P_NOTE if not p_p_repulsion else 'The thesis P-P Buckingham term is ON (p_p_repulsion=True), '
-            'read as A exp(-r/rho); see the docs for why it is off by default.',
+            BMP_P_P_NOTE if p_p_repulsion else 'The P-P Buckingham repulsion is OFF (p_p_repulsion=False).',
         )),
     )  # fmt: skip
 
@@ -388,17 +416,18 @@ def splice_coefficients(p: t.Mapping) -> tuple[float, float]:
     return float(b), float(d)
 
 
-def du(cutoff: float = 10.0) -> ClassicalPotential:
+def du(cutoff: float = 10.0, iron: bool = False) -> ClassicalPotential:
     """Du-type Buckingham with short-range correction for Na-V-P-O (V4+ ``V4``, V5+ ``V5``).
 
-    O, P, V: the Na-V-P-O thesis; Na: Deng & Du 2019. No Fe (not verified; see :func:`teter`).
+    O, P, V: the Na-V-P-O thesis; Na: Deng & Du 2019. ``iron=True`` adds Fe2+ (``Fe``) and Fe3+ (``Fe3``) from
+    Kalahe et al. 2025 (named ``du_fe``; see :func:`teter`).
 
     The published B and D are rounded, so the published splice jumps at r_s (0.1–0.5 % in energy for O–O, P–O, V4–O,
     Na–O; 16 % for V5–O, whose published B is probably a typo). B and D are refitted to the published A, ρ, C, r_s
     and n so that energy and force are continuous at r_s (:func:`splice_coefficients`); the published values are
     kept as ``B_published``/``D_published``. The refit moves B and D by < 0.5 % except V5–O (B 255.3 → 225.5).
     """
-    species = ('Na', 'P', 'O', 'V4', 'V5')
+    species = ('Na', 'P', 'O', 'V4', 'V5') + (('Fe', 'Fe3') if iron else ())
 
     def src(a, rho, c, r_s, b, dd, n):
         pair = {'A': a, 'rho': rho, 'C': c, 'r_s': r_s, 'n': n, 'B_published': b, 'D_published': dd}
@@ -411,13 +440,19 @@ def du(cutoff: float = 10.0) -> ClassicalPotential:
         'O-V5': src(23300.0, 0.1799, 8.649, 0.684, 255.295, -229.2793, 2.314),
         'Na-O': src(4383.7555, 0.243838, 30.700, 1.172, 48.264, -4.730, 2.893),
     }
+    if iron:
+        pairs.update({key: src(p['A'], p['rho'], p['C'], p['r_s'], p['B'], p['D'], p['n'])
+                      for key, p in FE_O_TETER.items()})
     return ClassicalPotential(
-        name='du', form='buckingham_src', charges=_subset(CHARGES, species),
+        name='du_fe' if iron else 'du', form='buckingham_src', charges=_subset(CHARGES, species),
         species_elements=_subset(SPECIES_ELEMENTS, species), pairs=pairs, cutoff=cutoff,
-        references=(REFERENCES['navpo_thesis'], REFERENCES['deng_du'], REFERENCES['teter']),
+        references=(REFERENCES['navpo_thesis'], REFERENCES['deng_du'], REFERENCES['teter'])
+        + ((REFERENCES['kalahe2025'],) if iron else ()),
         notes=f'Tabulated for LAMMPS pair_style table ({TABLE_POINTS} points from {TABLE_R_MIN} Å to the cutoff). '
               'B and D of the short-range splice are refitted for continuous energy and force at r_s; the published '
-              'values are kept as B_published/D_published. No Fe: no Du-type Fe-O parameters could be verified.',
+              'values are kept as B_published/D_published. '
+              + ('Fe2+-O and Fe3+-O: Kalahe et al. 2025 (see references).' if iron else
+                 'No Fe here: du(iron=True) (library du_fe) adds Fe2+/Fe3+ from Kalahe et al. 2025.'),
     )  # fmt: skip
 
 
@@ -430,7 +465,10 @@ def custom(**fields) -> ClassicalPotential:
     return ClassicalPotential(**fields)
 
 
-LIBRARY: dict[str, t.Callable[..., ClassicalPotential]] = {'teter': teter, 'bmp': bmp, 'du': du}
+LIBRARY: dict[str, t.Callable[..., ClassicalPotential]] = {
+    'teter': teter, 'bmp': bmp, 'du': du,
+    'teter_fe': functools.partial(teter, iron=True), 'du_fe': functools.partial(du, iron=True),
+}
 
 
 def get_potential(name: str, **kwargs) -> ClassicalPotential:

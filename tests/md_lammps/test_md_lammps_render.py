@@ -117,8 +117,8 @@ def test_bmp_three_body_terms_are_former_centred_and_documented():
     assert {(term['center'], term['ends']) for term in bmp.three_body} == {
         ('P', ('O', 'O')), ('V4', ('O', 'O')), ('V5', ('O', 'O'))}
     assert 'former-centred' in bmp.notes and 'P-O-V' in bmp.notes and 'NOT included' in bmp.notes
-    assert 'P-P Buckingham repulsion' in bmp.notes and 'OFF by default' in bmp.notes
-    assert not bmp.extra_pairs and potentials.bmp(p_p_repulsion=True).extra_pairs['P-P']['A'] == 5093.669
+    assert 'P-P Buckingham repulsion A 5.093669 eV' in bmp.notes  # issue 13 item 11: not 5093.669
+    assert bmp.extra_pairs['P-P']['A'] == 5.093669 and not potentials.bmp(p_p_repulsion=False).extra_pairs
 
 
 def test_neighbor_limits_keep_page_at_least_ten_times_one():
