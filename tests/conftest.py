@@ -181,19 +181,20 @@ def psql_rabbitmq_profile(tmp_path, require_service):
     assert setup.returncode == 0, setup.stdout + setup.stderr
     try:
         yield name, env
-    finally:
-        subprocess.run([str(VENV_BIN / 'verdi'), 'profile', 'delete', name, '--delete-data', '--force'], env=env,
+    finally:  # drops its PostgreSQL database and login role too
+        subprocess.run([str(VENV_BIN / 'aiida-glassml'), 'delete-profile', name, '--force'], env=env,
                        capture_output=True, check=False)  # fmt: skip
 
 
 @pytest.fixture(scope='module')
 def nafepo4_potcar_family(aiida_profile, tmp_path_factory):
-    """A POTCAR family with dummy Na_pv, Fe_pv, P and O POTCARs (headers renamed from the dummy Si one)."""
+    """A POTCAR family with dummy Na_pv, Fe (the NaFePO4 study's), Fe_pv, P and O POTCARs (headers renamed from the
+    dummy Si one)."""
     from aiida_vasp.data.potcar import PotcarData
 
     folder = tmp_path_factory.mktemp('potcars')
     text = (DATA_DIR.parent / 'labeling' / 'data' / 'vasp_mock' / 'potcar' / 'Si' / 'POTCAR').read_text()
-    for element, name in {'Na': 'Na_pv', 'Fe': 'Fe_pv', 'P': 'P', 'O': 'O'}.items():
+    for element, name in (('Na', 'Na_pv'), ('Fe', 'Fe'), ('Fe', 'Fe_pv'), ('P', 'P'), ('O', 'O')):
         (folder / name).mkdir()
         renamed = text.replace('PAW_PBE Si ', f'PAW_PBE {name} ').replace('VRHFIN =Si:', f'VRHFIN ={element}:')
         (folder / name / 'POTCAR').write_text(renamed)

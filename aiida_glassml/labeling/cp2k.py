@@ -25,6 +25,10 @@ DEFAULT_INITIAL_MAGNETIZATION = {'Fe': 4, 'V': 2, 'Mn': 5, 'Co': 3, 'Ni': 2, 'Cr
 PROJECT = 'aiida'
 POS_FILE, FRC_FILE, CELL_FILE = f'{PROJECT}-pos-1.xyz', f'{PROJECT}-frc-1.xyz', f'{PROJECT}-1.cell'
 OUTPUT_FILE = 'aiida.out'
+# AIMD thermostats (`aimd.thermostat`): CSVR (the NaFePO4 AIMD preset) and a Nosé–Hoover chain (the Na-V-P-O thesis).
+THERMOSTATS = ('csvr', 'nose_hoover')
+NOSE_HOOVER_CHAIN = 3  # CP2K's default chain length
+DEFAULT_TRUNCATION_RADIUS = 4.0  # Å, PBE0-TC-LRC
 
 
 # ------------------------------------------------------------------------------------------------ data files
@@ -96,7 +100,7 @@ def build_cp2k_parameters(
     """The CP2K input (aiida-cp2k ``parameters`` dict) for one structure.
 
     ``settings`` is the ``cp2k`` block of ``label_cp2k.yaml``; ``md`` holds ``temperature`` (K), ``timestep`` (fs),
-    ``steps`` and ``sample_every`` (steps) for ``mode='aimd'``. Single points print forces and the stress tensor into
+    ``steps`` and ``sample_every`` (steps), ``thermostat`` and ``thermostat_timecon`` (fs) for ``mode='aimd'``. Single points print forces and the stress tensor into
     the main output; MD prints positions, forces and cell every ``sample_every`` steps into trajectory files.
     ``kind_names`` (default: the symbols) name the KIND sections, e.g. ``Fe1``/``Fe2`` for opposite initial moments.
     """
@@ -168,7 +172,7 @@ def build_cp2k_parameters(
                 'STEPS': md['steps'],
                 'TIMESTEP': md['timestep'],
                 'TEMPERATURE': md['temperature'],
-                'THERMOSTAT': {'TYPE': 'CSVR', 'CSVR': {'TIMECON': md.get('thermostat_timecon', 50)}},
+                'THERMOSTAT': thermostat_section(md),
             },
             'PRINT': {
                 'TRAJECTORY': {'EACH': each, 'FORMAT': 'XYZ'},
@@ -183,21 +187,69 @@ def build_cp2k_parameters(
     return parameters
 
 
+def thermostat_section(md: dict) -> dict:
+    """CP2K's NVT ``THERMOSTAT``: ``md['thermostat']`` ``csvr`` (the default) or ``nose_hoover`` (a chain of
+    :data:`NOSE_HOOVER_CHAIN`), both with ``md['thermostat_timecon']`` (fs)."""
+    name = md.get('thermostat', 'csvr')
+    timecon = float(md.get('thermostat_timecon', 50))
+    if name == 'csvr':
+        return {'TYPE': 'CSVR', 'CSVR': {'TIMECON': timecon}}
+    if name == 'nose_hoover':
+        return {'TYPE': 'NOSE', 'NOSE': {'LENGTH': NOSE_HOOVER_CHAIN, 'TIMECON': timecon}}
+    raise LabelingInputError(
+        f'unknown CP2K thermostat `{name}`; set `aimd.thermostat` to one of {", ".join(THERMOSTATS)}.'
+    )
+
+
 def xc_section(xc: str, hybrid: dict | None = None) -> dict:
-    """PBE, or PBE0 (``hybrid={'fraction': 0.25, 'cutoff_radius': Å}``) with a truncated Coulomb operator."""
+    """PBE, or PBE0 with a truncated Coulomb operator (``hybrid={'fraction': 0.25, 'cutoff_radius': Å}``): PBE0-TC-LRC,
+    as CP2K's standard input (Guidon et al., JCTC 5 (2009) 3010). The exchange beyond the truncation radius, which the
+    truncated HF term leaves out, is put back as PBE exchange (``PBE_HOLE_T_C_LR``, same radius, scaled by the HF
+    fraction); without it the functional is PBE0-TC, whose energies depend on the radius."""
     if not hybrid:
         return {'XC_FUNCTIONAL': {'_': xc}}
+    if xc != 'PBE':
+        raise LabelingInputError(f'`cp2k.hybrid` builds PBE0 from PBE, but `cp2k.xc` is {xc}; set `cp2k.xc: PBE`.')
     fraction = float(hybrid.get('fraction', 0.25))
+    radius = float(hybrid.get('cutoff_radius', DEFAULT_TRUNCATION_RADIUS))
     return {
-        'XC_FUNCTIONAL': {'PBE': {'SCALE_X': 1.0 - fraction, 'SCALE_C': 1.0}},
+        'XC_FUNCTIONAL': {
+            'PBE': {'SCALE_X': 1.0 - fraction, 'SCALE_C': 1.0},
+            'PBE_HOLE_T_C_LR': {'CUTOFF_RADIUS': radius, 'SCALE_X': fraction},
+        },
         'HF': {
             'FRACTION': fraction,
             'SCREENING': {'EPS_SCHWARZ': 1e-6, 'SCREEN_ON_INITIAL_P': False},
-            'INTERACTION_POTENTIAL': {'POTENTIAL_TYPE': 'TRUNCATED', 'CUTOFF_RADIUS': hybrid.get('cutoff_radius', 4.0),
+            'INTERACTION_POTENTIAL': {'POTENTIAL_TYPE': 'TRUNCATED', 'CUTOFF_RADIUS': radius,
                                       'T_C_G_DATA': 't_c_g.dat'},
             'MEMORY': {'MAX_MEMORY': hybrid.get('max_memory_mb', 1000)},
         },
     }  # fmt: skip
+
+
+def check_truncation_radius(hybrid: dict | None, cells: t.Mapping[str, t.Any]) -> None:
+    """Raise LabelingInputError when the truncation radius of ``hybrid`` is not below half the shortest perpendicular
+    width of a cell (label -> (3, 3) Å): the truncated operator then sees an atom's periodic images, which the
+    truncation scheme assumes it does not. Cells compressed for the training set (strain 0.8) are the ones at risk."""
+    if not hybrid:
+        return
+    radius = float(hybrid.get('cutoff_radius', DEFAULT_TRUNCATION_RADIUS))
+    for label, cell in cells.items():
+        cell = np.asarray(cell, dtype=float)
+        volume = abs(np.linalg.det(cell))
+        half = 0.5 * min(volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3))
+        if radius >= half:
+            raise LabelingInputError(
+                f'PBE0 truncation radius {radius:g} Å is not below half the shortest width of cell `{label}` '
+                f'({half:.2f} Å); set `cp2k.hybrid.cutoff_radius` below {half:.2f} Å or use a larger cell.'
+            )
+
+
+def check_settings(settings: dict, cells: t.Mapping[str, t.Any]) -> None:
+    """Checks of the CP2K settings (the whole protocol dict) that need no data files, for structures with the given
+    cells (label -> (3, 3) Å); run before anything is stored."""
+    thermostat_section(settings.get('aimd') or {})
+    check_truncation_radius(settings['cp2k'].get('hybrid'), cells)
 
 
 def diagonalization_scf_section(scf: dict) -> dict:
@@ -329,12 +381,43 @@ def parse_spin_moments(stdout: str) -> list[np.ndarray]:
     return result
 
 
+SCF_NOT_CONVERGED = 'SCF run NOT converged'
+
+
+def parse_scf_convergence(stdout: str) -> list[tuple[int | None, bool]]:
+    """(MD step, SCF converged) of every force evaluation in CP2K's main output, in order. CP2K (2023.1 here) only
+    warns ``SCF run NOT converged`` when the SCF (or OT's outer loop) reaches MAX_SCF, and goes on with that step's
+    energy and forces, so the output is the only record. The step is the ``MD| Step number`` printed after the
+    evaluation; None for a run's first evaluation (its start) and for single points."""
+    result: list[list] = []
+    converged = True
+    for line in stdout.splitlines():
+        if SCF_NOT_CONVERGED in line:
+            converged = False
+        elif line.startswith(' ENERGY| Total FORCE_EVAL'):
+            result.append([None, converged])
+            converged = True
+        elif line.startswith(' MD| Step number') and result and result[-1][0] is None:
+            result[-1][0] = int(line.split()[-1])
+    return [(step, ok) for step, ok in result]
+
+
+def unconverged_md_steps(stdout: str, first_step: int = 0) -> set[int]:
+    """MD steps whose SCF did not converge. A run's first evaluation is the step before its first numbered one, or
+    ``first_step`` (the first step in its trajectory file) when it made no MD step."""
+    evaluations = parse_scf_convergence(stdout)
+    numbered = [step for step, _ in evaluations if step is not None]
+    start = numbered[0] - 1 if numbered else first_step
+    return {start if step is None else step for step, ok in evaluations if not ok}
+
+
 def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = None) -> list[dict]:
     """Labelled frames (eV, Å, eV/Å, eV/Å³ in ASE's sign, μB) from a CP2K run's retrieved files.
 
     ``files`` maps file names (``aiida.out``, ``aiida-pos-1.xyz``, ``aiida-frc-1.xyz``, ``aiida-1.cell``) to text.
     For ``single_point``, ``structure`` gives ``symbols``, ``positions`` and ``cell`` of the input. An MD run that
-    stopped early yields the frames it completed; a trajectory frame without forces is dropped.
+    stopped early yields the frames it completed; a trajectory frame without forces is dropped. Every frame says
+    whether its SCF converged (``scf_converged``); the labelling work chain drops those that did not.
     """
     stdout = files.get(OUTPUT_FILE, '')
     stresses = [-s * GPA_TO_EV_PER_A3 for s in parse_stress_tensors(stdout)]
@@ -343,6 +426,7 @@ def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = 
         energies, forces = parse_energies(stdout), parse_forces(stdout)
         if not energies or not forces:
             return []
+        evaluations = parse_scf_convergence(stdout)
         return [{
             'symbols': list(structure['symbols']),
             'positions': np.asarray(structure['positions'], dtype=float),
@@ -351,11 +435,13 @@ def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = 
             'forces': forces[-1] * HARTREE_PER_BOHR_TO_EV_PER_ANGSTROM,
             'stress': stresses[-1] if stresses else None,
             'magmoms': moments[-1] if moments else None,
+            'scf_converged': evaluations[-1][1] if evaluations else True,
             'metadata': {'step': 0},
         }]  # fmt: skip
     positions = parse_xyz_trajectory(files.get(POS_FILE, ''))
     forces = {f['step']: f for f in parse_xyz_trajectory(files.get(FRC_FILE, ''))}
     cells = parse_cell_file(files[CELL_FILE]) if CELL_FILE in files else {}
+    unconverged = unconverged_md_steps(stdout, positions[0]['step'] if positions else 0)
     frames = []
     for index, frame in enumerate(positions):
         step = frame['step']
@@ -371,6 +457,7 @@ def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = 
             # Print keys with the same EACH fire at the same steps, so the n-th block belongs to the n-th frame.
             'stress': stresses[index] if index < len(stresses) else None,
             'magmoms': moments[index] if index < len(moments) and len(moments[index]) == len(frame['symbols']) else None,
+            'scf_converged': step not in unconverged,
             'metadata': {'step': step},
         })  # fmt: skip
     return frames

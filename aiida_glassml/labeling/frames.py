@@ -29,16 +29,35 @@ def composition_formula(symbols: t.Sequence[str]) -> str:
 
 def unique_steps(frames_per_run: t.Sequence[t.Sequence[dict]]) -> list[dict]:
     """Frames of consecutive runs of one MD (a run and its restarts), each MD step once: a restart writes its first
-    step again, and the earlier run's copy is kept."""
-    seen, result = set(), []
+    step again, and the earlier run's copy is kept, unless only the restart's copy has a converged SCF."""
+    position, result = {}, []
     for frames in frames_per_run:
         for frame in frames:
             step = frame.get('metadata', {}).get('step')
-            if step is not None and step in seen:
+            if step is not None and step in position:
+                if not scf_converged(result[position[step]]) and scf_converged(frame):
+                    result[position[step]] = frame
                 continue
-            seen.add(step)
+            if step is not None:
+                position[step] = len(result)
             result.append(frame)
     return result
+
+
+def scf_converged(frame: dict) -> bool:
+    """False only for a frame whose engine reported that its SCF stopped at the iteration limit (``scf_converged``
+    False); frames that do not say are taken as converged."""
+    return frame.get('scf_converged', True) is not False
+
+
+def split_unconverged(frames: t.Iterable[dict]) -> tuple[list[dict], list[dict]]:
+    """(converged, unconverged) frames. Energies and forces of an SCF stopped at its iteration limit are not labels,
+    so the unconverged ones must not enter a training set; the flag is removed from both."""
+    kept, dropped = [], []
+    for frame in frames:
+        (kept if scf_converged(frame) else dropped).append(frame)
+        frame.pop('scf_converged', None)
+    return kept, dropped
 
 
 def continue_restarted_steps(

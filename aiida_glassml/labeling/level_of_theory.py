@@ -50,6 +50,7 @@ def cp2k_level(settings: dict, elements: t.Iterable[str], code: dict | None = No
         'functional': block['xc'] if not hybrid else {
             'base': block['xc'], 'hf_fraction': float(hybrid.get('fraction', 0.25)),
             'truncation_radius': float(hybrid.get('cutoff_radius', 4.0)),
+            'long_range_correction': 'PBE_HOLE_T_C_LR',  # PBE0-TC-LRC; sets made without it (PBE0-TC) differ
         },
         'hubbard_u': {element: 0.0 for element in elements},  # no DFT+U in the CP2K protocol
         'cutoff': {'cutoff_ry': float(block['cutoff']), 'rel_cutoff_ry': float(block.get('rel_cutoff', 50))},
@@ -68,16 +69,19 @@ def qe_level(settings: dict, elements: t.Iterable[str], family: str, pseudopoten
              cutoffs: t.Iterable[tuple[float, float]], code: dict | None = None) -> dict:  # fmt: skip
     """Level of engine ``qe``: ``pseudopotentials`` element -> file name and md5 of the family's pseudopotentials;
     ``cutoffs`` the (ecutwfc, ecutrho) in Ry each structure was run at (one value when all agree)."""
+    from . import qe
+
     block = settings['qe']
     system = block.get('system') or {}
     elements = sorted(set(elements))
+    hubbard = qe.hubbard_u_values(block, elements)
     spin = block.get('spin_polarised', 'auto')
     pairs = sorted({(float(w), float(r)) for w, r in cutoffs})
     wfc, rho = [w for w, _ in pairs], [r for _, r in pairs]
     return {
         'engine': 'qe', 'method': 'DFT (plane waves, pw.x)',
         'functional': system.get('input_dft', 'as in the pseudopotentials'),
-        'hubbard_u': {element: float((system.get('hubbard_u') or {}).get(element, 0.0)) for element in elements},
+        'hubbard_u': {element: hubbard.get(element, 0.0) for element in elements},  # Dudarev
         'cutoff': {'ecutwfc_ry': wfc[0] if len(wfc) == 1 else wfc, 'ecutrho_ry': rho[0] if len(rho) == 1 else rho},
         'spin': 'collinear (nspin 2)' if spin is True else 'none' if spin is False
                 else 'collinear (nspin 2) when magnetic elements are present',
@@ -90,7 +94,8 @@ def qe_level(settings: dict, elements: t.Iterable[str], family: str, pseudopoten
 
 
 def vasp_level(settings: dict, elements: t.Iterable[str], family: str | None, code: dict | None = None) -> dict:
-    """Level of engine ``vasp``: the preset resolved (ENCUT, Dudarev U per element, POTCAR per element)."""
+    """Level of engine ``vasp``: the preset resolved (ENCUT, PREC, spin, LASPH, Dudarev U per element, POTCAR per
+    element) and which energy the frames hold."""
     from . import vasp
 
     block = vasp.resolve_preset(settings['vasp'])
@@ -101,8 +106,11 @@ def vasp_level(settings: dict, elements: t.Iterable[str], family: str | None, co
         'functional': 'PBE (GGA = PE)',
         'hubbard_u': {element: float(hubbard.get(element, 0.0)) for element in elements},  # Dudarev, LDAUTYPE 2
         'cutoff': {'encut_ev': float(block['encut'])},
-        'spin': 'collinear (ISPIN 2)' if int(block.get('ispin', 2)) == 2 else 'none (ISPIN 1)',
+        'precision': str(block['prec']),
+        'lasph': bool(block['lasph']),
+        'spin': 'collinear (ISPIN 2)' if int(block['ispin']) == 2 else 'none (ISPIN 1)',
         'smearing': {'ismear': 0, 'sigma_ev': float(block.get('sigma', 0.05))},
+        'energy': 'sigma->0 (VASP energy(sigma->0), aiida-vasp energy_extrapolated)',
         'pseudopotential_family': family,
         'pseudopotentials': vasp.potential_mapping(elements, block) if elements else {},
         'kpoints': 'gamma',

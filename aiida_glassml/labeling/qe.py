@@ -9,13 +9,20 @@ import typing as t
 
 import numpy as np
 
-from aiida_glassml.common.units import GPA_TO_EV_PER_A3
+from aiida_glassml.common.units import GPA_TO_EV_PER_A3, HARTREE_TO_EV
 
 from .cp2k import DEFAULT_INITIAL_MAGNETIZATION
 from .errors import LabelingInputError
+from .vasp import PRESETS as VASP_PRESETS
 
 # pw.x's time unit for `dt` is the Rydberg atomic unit of time.
 RY_TIME_FS = 4.8378e-2
+# DFT+U (eV) when `qe.hubbard_u` is null: the U of the VASP preset of each element's study (nafepo4: Fe;
+# na3v2po43: V), so that a change there follows here.
+DEFAULT_HUBBARD_U = {'Fe': float(VASP_PRESETS['nafepo4']['hubbard_u']['Fe']),
+                     'V': float(VASP_PRESETS['na3v2po43']['hubbard_u']['V'])}  # fmt: skip
+# Starting moment (fraction of the valence charge) when the pseudopotential's valence is not known.
+FALLBACK_STARTING_MAGNETIZATION = 0.5
 
 
 def select_cutoffs(settings: dict, recommended: tuple[float, float] | None = None) -> tuple[float, float]:
@@ -32,15 +39,38 @@ def select_cutoffs(settings: dict, recommended: tuple[float, float] | None = Non
     return ecutwfc, ecutrho
 
 
+def hubbard_u_values(settings: dict, elements: t.Iterable[str]) -> dict[str, float]:
+    """Element -> U (eV) of the ``qe`` settings for ``elements``, those without U left out: ``settings['hubbard_u']``
+    null gives :data:`DEFAULT_HUBBARD_U`, ``{}`` none, a mapping exactly its values."""
+    given = settings.get('hubbard_u')
+    values = DEFAULT_HUBBARD_U if given is None else given
+    result = {}
+    for element in sorted(set(elements)):
+        u = float(values.get(element, 0.0))
+        if u < 0:
+            raise LabelingInputError(f'`qe.hubbard_u` of {element} is {u} eV; U must be 0 or positive.')
+        if u > 0:
+            result[element] = u
+    return result
+
+
 def build_pw_parameters(
     symbols: t.Sequence[str], settings: dict, mode: str, md: dict | None = None,
-    recommended_cutoffs: tuple[float, float] | None = None,
+    recommended_cutoffs: tuple[float, float] | None = None, kind_names: t.Sequence[str] | None = None,
+    valences: t.Mapping[str, float] | None = None,
 ) -> dict:  # fmt: skip
     """The ``pw.parameters`` namelists for one structure. ``settings`` is the ``qe`` block of ``label_qe.yaml``;
-    ``recommended_cutoffs`` (ecutwfc, ecutrho in Ry) those of the pseudopotential family, if it has any."""
+    ``recommended_cutoffs`` (ecutwfc, ecutrho in Ry) those of the pseudopotential family, if it has any.
+    ``kind_names`` (default: the symbols) are the structure's kinds, which key the per-species inputs
+    (aiida-quantumespresso writes ``Hubbard_U(i)`` and ``starting_magnetization(i)`` from dicts keyed by kind);
+    ``valences`` (element -> the pseudopotential's valence charge) turn the initial moments (μB) into pw.x's fractions.
+
+    DFT+U in the syntax of QE 6.x (``lda_plus_u``, ``lda_plus_u_kind = 0``: Dudarev, as VASP's LDAUTYPE 2, on atomic
+    projectors; the ``HUBBARD`` card of QE 7.1+ is not used), with :func:`hubbard_u_values`."""
     if mode not in ('aimd', 'single_point'):
         raise LabelingInputError(f'unknown labelling mode `{mode}`; use `aimd` or `single_point`.')
     n_atoms = len(symbols)
+    kinds = sorted(set(zip(kind_names or symbols, symbols)))  # (kind, element)
     ecutwfc, ecutrho = select_cutoffs(settings, recommended_cutoffs)
     system = {'ecutwfc': ecutwfc, 'ecutrho': ecutrho, **copy.deepcopy(settings['system'])}
     magnetization = {**DEFAULT_INITIAL_MAGNETIZATION, **(settings.get('initial_magnetization') or {})}
@@ -48,10 +78,17 @@ def build_pw_parameters(
     spin = settings.get('spin_polarised', 'auto')
     if spin is True or (spin == 'auto' and magnetic):
         system['nspin'] = 2
-        # pw.x wants a fraction of the valence charge; 0.5 starts clearly magnetic without knowing the valence.
-        system['starting_magnetization'] = {s: 0.5 if s in magnetic else 0.0 for s in sorted(set(symbols))}
+        system['starting_magnetization'] = {
+            kind: _starting_magnetization(magnetization.get(kind, magnetization.get(element, 0)), element, valences)
+            for kind, element in kinds
+        }  # fmt: skip
         if system.get('occupations', 'fixed') == 'fixed':
             system.update({'occupations': 'smearing', 'smearing': 'gaussian', 'degauss': 0.01})
+    hubbard = hubbard_u_values(settings, symbols)
+    if hubbard:
+        # lower case: aiida-quantumespresso's key for the Hubbard_U(i) of each species, keyed by kind
+        u_by_kind = {kind: hubbard[element] for kind, element in kinds if element in hubbard}
+        system.update({'lda_plus_u': True, 'lda_plus_u_kind': 0, 'hubbard_u': u_by_kind})
     parameters = {
         'CONTROL': {'calculation': 'scf', 'tprnfor': True, 'tstress': True},
         'SYSTEM': {**system, 'nosym': True},  # MD breaks any symmetry of the start structure
@@ -76,11 +113,47 @@ def build_pw_parameters(
     return parameters
 
 
+def _starting_magnetization(moment: float, element: str, valences: t.Mapping[str, float] | None) -> float:
+    """pw.x's ``starting_magnetization``: the initial moment (μB) over the valence charge, within [-1, 1]; without the
+    valence, ±0.5 (clearly magnetic) for a magnetic element."""
+    if not moment:
+        return 0.0
+    valence = float((valences or {}).get(element) or 0)
+    if valence <= 0:
+        return float(np.copysign(FALLBACK_STARTING_MAGNETIZATION, moment))
+    return float(np.clip(round(moment / valence, 4), -1.0, 1.0))
+
+
+# pw.x's defaults (Ry; iterations) when the input sets neither.
+PW_DEFAULT_CONV_THR, PW_DEFAULT_ELECTRON_MAXSTEP = 1e-6, 100
+
+
+def scf_converged_per_step(arrays: dict, count: int, electron_maxstep: int, conv_thr: float) -> list[bool] | None:
+    """Whether the SCF of each of the first ``count`` force evaluations converged, from ``output_trajectory``'s
+    ``scf_iterations`` (one per evaluation, from pw.x's XML) and ``scf_accuracy`` (eV, every SCF iteration, from its
+    output). A step that used fewer than ``electron_maxstep`` iterations converged (pw.x stops iterating then); one
+    that used all of them converged only if its last estimated accuracy is below ``conv_thr`` (Ry), and counts as
+    unconverged when the accuracy is not there. None when the iterations are not recorded step by step."""
+    iterations = [int(n) for n in np.asarray(arrays.get('scf_iterations', []), dtype=int).ravel()]
+    if len(iterations) < count:
+        return None
+    accuracy = np.asarray(arrays.get('scf_accuracy', []), dtype=float).ravel()
+    ends = np.cumsum(iterations[:count])
+    aligned = len(accuracy) >= (ends[-1] if count else 0)  # one accuracy per iteration, in order
+    threshold = float(conv_thr) * HARTREE_TO_EV / 2  # Ry -> eV
+    return [
+        n < int(electron_maxstep) or bool(aligned and accuracy[end - 1] < threshold)
+        for n, end in zip(iterations[:count], ends)
+    ]
+
+
 def frames_from_pw_arrays(arrays: dict, symbols: t.Sequence[str], parameters: dict, mode: str,
-                          sample_every: int = 1) -> list[dict]:  # fmt: skip
+                          sample_every: int = 1, input_parameters: dict | None = None) -> list[dict]:  # fmt: skip
     """Frames from ``output_trajectory`` arrays: ``positions``, ``cells``, ``energy``, ``forces``, ``stress`` and, when
     spin-polarised, ``atomic_magnetic_moments``. Index ``i`` is the i-th force evaluation (0: the start structure);
-    MD frames are taken every ``sample_every`` steps. A run that stopped early yields the steps it completed."""
+    MD frames are taken every ``sample_every`` steps. A run that stopped early yields the steps it completed. Every
+    frame says whether its SCF converged (``scf_converged``, from ``input_parameters``' ``electron_maxstep`` and
+    ``conv_thr``, the pw.x input); the labelling work chain drops those that did not."""
     import re
 
     symbols = [re.sub(r'\d+$', '', s) for s in symbols]
@@ -89,6 +162,11 @@ def frames_from_pw_arrays(arrays: dict, symbols: t.Sequence[str], parameters: di
     count = min(len(energies), len(forces), len(arrays.get('positions', [])))
     stress = arrays.get('stress')
     moments = arrays.get('atomic_magnetic_moments')
+    electrons = (input_parameters or {}).get('ELECTRONS', {})
+    converged = scf_converged_per_step(
+        arrays, count, electrons.get('electron_maxstep', PW_DEFAULT_ELECTRON_MAXSTEP),
+        electrons.get('conv_thr', PW_DEFAULT_CONV_THR),
+    )  # fmt: skip
     frames = []
     for index in range(count):
         if mode == 'aimd' and index % sample_every:
@@ -102,6 +180,7 @@ def frames_from_pw_arrays(arrays: dict, symbols: t.Sequence[str], parameters: di
             'stress': -np.asarray(stress[index]) * GPA_TO_EV_PER_A3
             if stress is not None and index < len(stress) else None,
             'magmoms': np.asarray(moments[index]) if moments is not None and index < len(moments) else None,
+            'scf_converged': True if converged is None else converged[index],
             'metadata': {'step': index},
         })  # fmt: skip
     return frames

@@ -66,6 +66,17 @@ def validate_inputs(inputs, port_namespace):
     return None
 
 
+def validate_max_failure_fraction(value, _port) -> str | None:
+    if value is not None and not 0.0 <= value.value <= 1.0:
+        return f'`max_failure_fraction` must be between 0 and 1, got {value.value}; 0 fails on any failed structure.'
+    return None
+
+
+def too_many_failures(failed: int, total: int, max_failure_fraction: float) -> bool:
+    """More than ``max_failure_fraction`` of ``total`` structures failed (0: any failure is too many)."""
+    return failed > 0 and failed > float(max_failure_fraction) * total + 1e-9
+
+
 def check_teacher_input(engine: str, potential) -> None:
     """The ``potential`` input goes with engine ``potential`` and only with it."""
     if engine == 'potential' and potential is None:
@@ -119,11 +130,18 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         spec.input('potential_family', valid_type=orm.Str, required=False, help='POTCAR family (vasp).')
         spec.input('potential', valid_type=(AcePotentialData, ClassicalPotentialData), required=False,
                    help='The teacher of engine `potential` (an ACE or a classical potential); refused for DFT engines.')
+        spec.input('max_failure_fraction', valid_type=orm.Float, default=lambda: orm.Float(0.0),
+                   validator=validate_max_failure_fraction,
+                   help='Fraction of the structures that may fail (no labelled frame, or a failed base work chain) '
+                        'before the work chain fails with ERROR_TOO_MANY_FAILED_STRUCTURES; 0 (default): any.')
         spec.inputs.validator = validate_inputs
         spec.outline(cls.setup, cls.run_labelling, cls.collect_frames)
         spec.output('training_set', valid_type=TrainingSetData, required=False, help='Every successful frame.')
         spec.output('report', valid_type=orm.Dict, help='Failed calculations and why; frames per calculation.')
         spec.exit_code(300, 'ERROR_NO_FRAMES', message='No calculation produced a labelled frame: see `report`.')
+        spec.exit_code(301, 'ERROR_TOO_MANY_FAILED_STRUCTURES',
+                       message='{failed} of {total} structures failed, more than max_failure_fraction={limit} allows: '
+                               'see `report`; every frame that was labelled is in `training_set`.')  # fmt: skip
 
     # ------------------------------------------------------------------------------------------------ protocols
     @classmethod
@@ -217,7 +235,8 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
 
     def collect_frames(self):
         sources, plan = {}, {'engine': self.ctx.engine, 'mode': self.ctx.mode, 'settings': self.ctx.settings,
-                             'calculations': {}, 'failed_workchains': {}}  # fmt: skip
+                             'calculations': {}, 'failed_workchains': {}, 'structures': list(self.ctx.labels),
+                             'max_failure_fraction': self.inputs.max_failure_fraction.value}  # fmt: skip
         if self.ctx.engine == 'potential':
             calc = self.ctx.label_teacher
             nodes = frame_sources('potential', calc)
@@ -261,10 +280,18 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         report = results['report'].get_dict()
         for failure in report['failed']:
             self.report(f'failed: {failure["what"]} for {failure["structure"]}: {failure["why"]}')
+        if report['n_unconverged_scf']:
+            self.report(f'{report["n_unconverged_scf"]} frames with an unconverged SCF dropped: '
+                        f'{report["unconverged_scf_steps"]}')  # fmt: skip
         if 'training_set' not in results:
             return self.exit_codes.ERROR_NO_FRAMES
         self.out('training_set', results['training_set'])
         self.report(f'{results["training_set"].n_frames} frames from {len(plan["calculations"])} calculations')
+        failed = report['failed_structures']
+        if too_many_failures(len(failed), report['n_structures'], self.inputs.max_failure_fraction.value):
+            return self.exit_codes.ERROR_TOO_MANY_FAILED_STRUCTURES.format(
+                failed=len(failed), total=report['n_structures'], limit=self.inputs.max_failure_fraction.value
+            )  # fmt: skip
         return None
 
     def level_of_theory(self) -> dict:
@@ -330,17 +357,23 @@ def collect_training_set(plan: orm.Dict, **sources):
     for label, info in sorted(plan['failed_workchains'].items()):
         failed.append({'what': f'WorkChain<{info["pk"]}>', 'structure': label, 'uuid': info['uuid'],
                        'why': f'exit status {info["exit_status"]}: {info["exit_message"]}', 'frames_kept': None})  # fmt: skip
-    all_frames = []
+    uuid_to_key = {calc['uuid']: key for key, calc in plan['calculations'].items()}
+    all_frames, unconverged, kept_per_structure = [], {}, {}
     for label in sorted(by_structure):
         if mode == 'aimd' and engine in STEPS_PER_CALCJOB:
             # Steps are numbered inside each CalcJob: number them over the chain of restarts, then sample.
             kept = frame_tools.continue_restarted_steps(by_structure[label], int(aimd.get('sample_every', 1)))
         else:
             kept = frame_tools.unique_steps(by_structure[label])  # CP2K: steps (and sampling) from its files
+        # After numbering (restarts are matched by the positions of every step): an SCF that hit its limit is no label.
+        kept, dropped = frame_tools.split_unconverged(kept)
+        for frame in dropped:
+            key = uuid_to_key[frame['metadata']['source_uuid']]
+            unconverged.setdefault(key, []).append(frame['metadata'].get('step'))
+        kept_per_structure[label] = len(kept)
         for frame in kept:
             frame['metadata'].pop('step', None)
             all_frames.append(frame)
-    uuid_to_key = {calc['uuid']: key for key, calc in plan['calculations'].items()}
     per_calc = {key: 0 for key in plan['calculations']}
     for frame in all_frames:
         per_calc[uuid_to_key[frame['metadata']['source_uuid']]] += 1
@@ -348,9 +381,18 @@ def collect_training_set(plan: orm.Dict, **sources):
         if failure['frames_kept'] is None and failure['what'].startswith('CalcJob'):
             failure['frames_kept'] = per_calc[uuid_to_key[failure['uuid']]]
     level = plan.get('level_of_theory')
+    # A structure failed when its base work chain failed or it gave no labelled frame (its frames, if any, are kept).
+    structures = plan.get('structures') or sorted({c['structure'] for c in plan['calculations'].values()})
+    failed_structures = sorted(label for label in structures
+                               if label in plan['failed_workchains'] or not kept_per_structure.get(label))  # fmt: skip
     report = {
         'engine': engine, 'mode': mode, 'n_frames': len(all_frames), 'n_calculations': len(plan['calculations']),
         'frames_per_calculation': per_calc, 'failed': failed, 'level_of_theory': level,
+        # Frames dropped because their SCF stopped at the iteration limit: calculation -> MD steps (over restarts).
+        'unconverged_scf_steps': unconverged, 'n_unconverged_scf': sum(len(steps) for steps in unconverged.values()),
+        'n_structures': len(structures), 'failed_structures': failed_structures,
+        'failure_fraction': len(failed_structures) / len(structures) if structures else 0.0,
+        'max_failure_fraction': plan.get('max_failure_fraction', 0.0),
     }  # fmt: skip
     if engine == 'potential' and level:
         report['teacher'] = (f'labels from the {level["potential_type"]} potential {level["potential_uuid"]} '
@@ -386,6 +428,8 @@ def check_element_coverage(engine: str, symbols: list[str], settings: dict, fami
         cp2k.select_basis_and_potential(
             symbols, block['basis'], block['xc'], block['data_dir'], block['basis_file'], block['potential_file']
         )
+        cp2k.check_settings(settings, {f'structure {i}' + (f' ({s.label})' if s.label else ''): s.cell
+                                       for i, s in enumerate(structures or [])})  # fmt: skip
     elif engine == 'qe':
         from aiida.common.exceptions import NotExistent
 
@@ -439,9 +483,10 @@ def frame_sources(engine: str, calc: orm.CalcJobNode) -> dict[str, orm.Data]:
     if engine == 'cp2k':
         return {'retrieved': outputs.retrieved} if 'retrieved' in outputs else {}
     if engine == 'qe':
-        names = ('output_trajectory', 'output_parameters')
-    else:
-        names = ('trajectory', 'misc', 'retrieved')  # retrieved: OUTCAR, for the moments of every ionic step
+        nodes = {name: outputs[name] for name in ('output_trajectory', 'output_parameters') if name in outputs}
+        # The pw.x input: its electron_maxstep and conv_thr tell an unconverged SCF (restarts may change them).
+        return {**nodes, 'input_parameters': calc.inputs.parameters} if nodes else {}
+    names = ('trajectory', 'misc', 'retrieved')  # retrieved: OUTCAR, for the moments of every ionic step
     return {name: outputs[name] for name in names if name in outputs}
 
 
@@ -480,8 +525,16 @@ def frames_from_nodes(engine: str, mode: str, nodes: dict, structure, settings: 
         trajectory = nodes['output_trajectory']
         arrays = {name: trajectory.get_array(name) for name in trajectory.get_arraynames()}
         parameters = nodes['output_parameters'].get_dict() if 'output_parameters' in nodes else {}
+        if 'input_parameters' in nodes:
+            pw_input = nodes['input_parameters'].get_dict()
+        else:  # a plan without the pw.x input: the protocol's values
+            block = settings.get('qe', {})
+            pw_input = {'ELECTRONS': {'electron_maxstep': block.get('electron_maxstep', 80),
+                                      'conv_thr': float(block.get('conv_thr_per_atom', 0)) * len(trajectory.symbols)
+                                      or qe.PW_DEFAULT_CONV_THR}}  # fmt: skip
         # Every step: collect_training_set numbers the steps over restarts, then samples.
-        return qe.frames_from_pw_arrays(arrays, list(trajectory.symbols), parameters, mode, sample_every=1)
+        return qe.frames_from_pw_arrays(arrays, list(trajectory.symbols), parameters, mode, sample_every=1,
+                                        input_parameters=pw_input)  # fmt: skip
     return _vasp_frames(nodes, mode, settings)
 
 
@@ -545,17 +598,21 @@ def _qe_child_inputs(mode, code, structure, settings, family, options):
     from aiida_glassml.labeling import qe
     from aiida_glassml.workflows.dft_base import LabelPwBaseWorkChain
 
-    symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
+    kind_names = [site.kind_name for site in structure.sites]
+    symbols = [structure.get_kind(name).symbol for name in kind_names]
     pseudo_family = orm.load_group(family)
+    pseudos = pseudo_family.get_pseudos(structure=structure)
+    valences = {structure.get_kind(kind).symbol: pseudo.z_valence for kind, pseudo in pseudos.items()}
     parameters = qe.build_pw_parameters(
-        symbols, settings['qe'], mode, settings.get('aimd'), recommended_cutoffs(pseudo_family, structure)
-    )
+        symbols, settings['qe'], mode, settings.get('aimd'), recommended_cutoffs(pseudo_family, structure),
+        kind_names=kind_names, valences=valences,
+    )  # fmt: skip
     kpoints = orm.KpointsData()
     kpoints.set_kpoints_mesh([1, 1, 1])
     inputs = {
         'pw': {
             'code': code, 'structure': structure, 'parameters': orm.Dict(parameters),
-            'pseudos': pseudo_family.get_pseudos(structure=structure),
+            'pseudos': pseudos,
             'settings': orm.Dict({'gamma_only': True}), 'metadata': {'options': options},
         },
         'kpoints': kpoints,
@@ -578,22 +635,32 @@ def recommended_cutoffs(family, structure) -> tuple[float, float] | None:
 def _vasp_child_inputs(mode, code, structure, settings, family, options):
     from aiida.plugins import WorkflowFactory
 
+    from aiida_glassml.calcfunctions.vasp_order import group_kinds
     from aiida_glassml.labeling import vasp
 
-    symbols = [structure.get_kind(site.kind_name).symbol for site in structure.sites]
-    incar = vasp.build_incar(symbols, settings['vasp'], mode, settings.get('aimd'))
+    # aiida-vasp writes POSCAR/POTCAR per run of equal kinds: VASP runs on the kinds grouped (a calcfunction, for the
+    # provenance), and `glassml_atom_order` in `settings` (kept over restarts) maps the frames back.
+    order = vasp.species_sort_order([site.kind_name for site in structure.sites])
+    grouped = order != list(range(len(order)))
+    if grouped:
+        structure = group_kinds(structure)
+    kinds = [site.kind_name for site in structure.sites]
+    symbols = [structure.get_kind(kind).symbol for kind in kinds]
+    incar = vasp.build_incar(symbols, settings['vasp'], mode, settings.get('aimd'), kinds=kinds, cell=structure.cell)
+    mapping = vasp.potential_mapping(symbols, settings['vasp'])
     kpoints = orm.KpointsData()
     kpoints.set_kpoints_mesh([1, 1, 1])
     inputs = {
         'code': code, 'structure': structure, 'kpoints': kpoints,
         'parameters': orm.Dict({'incar': incar}),
         'potential_family': orm.Str(family),
-        'potential_mapping': orm.Dict(vasp.potential_mapping(symbols, settings['vasp'])),
+        'potential_mapping': orm.Dict({kind.name: mapping[kind.symbol] for kind in structure.kinds}),
         # MD and single points have no ionic convergence to check; per-step energies and forces come with `trajectory`.
+        # VaspWorkChain reads the top-level key: an MD that runs all NSW steps is no unconverged relaxation.
         'settings': orm.Dict({'parser_settings': {
-            'include_node': ['trajectory'], 'energy_type': ['energy_free', 'energy_extrapolated'],
+            'include_node': ['trajectory'], 'energy_type': ['energy_free', vasp.ENERGY_TYPE],
             'check_ionic_convergence': False,
-        }}),
+        }, 'CHECK_IONIC_CONVERGENCE': False, **({'glassml_atom_order': order} if grouped else {})}),
         'calc': {'metadata': {'options': options}},
         'max_iterations': orm.Int(settings['max_iterations']),
         'clean_workdir': orm.Bool(settings['clean_workdir']),
@@ -602,7 +669,8 @@ def _vasp_child_inputs(mode, code, structure, settings, family, options):
 
 
 def _vasp_frames(nodes: dict, mode: str, settings: dict) -> list[dict]:
-    """Frames from aiida-vasp's ``trajectory`` output (vasprun.xml: fractional positions, kbar stress)."""
+    """Frames from aiida-vasp's ``trajectory`` output (vasprun.xml: fractional positions, kbar stress), with the
+    energy σ→0 (``vasp.ENERGY_TYPE``), atoms in the order of the structure given to ``LabelWorkChain``."""
     import numpy as np
 
     from aiida_glassml.labeling import vasp
@@ -611,9 +679,15 @@ def _vasp_frames(nodes: dict, mode: str, settings: dict) -> list[dict]:
         return []
     trajectory = nodes['trajectory']
     names = trajectory.get_arraynames()
+    if vasp.ENERGY_TYPE not in names:
+        raise LabelingInputError(f'the VASP trajectory has no `{vasp.ENERGY_TYPE}` (energy sigma->0): parse it with '
+                                 f"parser_settings energy_type [..., '{vasp.ENERGY_TYPE}'].")  # fmt: skip
+    calc = trajectory.creator
+    run_settings = calc.inputs.settings.get_dict() if calc is not None and 'settings' in calc.inputs else {}
+    order = run_settings.get('glassml_atom_order')  # None: VASP ran on the structure as given
     cells = trajectory.get_array('cells')
     positions = np.einsum('sij,sjk->sik', trajectory.get_array('positions'), cells)
-    energy_key = 'energy_free' if 'energy_free' in names else 'energy_extrapolated'
+    energy_key = vasp.ENERGY_TYPE
     n_atoms = positions.shape[1]
     moments = None
     retrieved = nodes.get('retrieved')
@@ -625,10 +699,18 @@ def _vasp_frames(nodes: dict, mode: str, settings: dict) -> list[dict]:
         trajectory.base.attributes.get('symbols'), positions, cells, trajectory.get_array(energy_key),
         trajectory.get_array('forces'), trajectory.get_array('stress') if 'stress' in names else None,
         moments, mode, sample_every=1,  # sampled over the chain of restarts in collect_training_set
+        atom_order=order,
     )  # fmt: skip
+    if retrieved is not None and 'vasprun.xml' in retrieved.base.repository.list_object_names():
+        # a step whose SCF stopped at NELM is no label: collect_training_set drops and counts it
+        nelm = calc.inputs.parameters.get_dict().get('incar', {}).get('nelm') if calc is not None else None
+        converged = vasp.scf_converged_per_step(retrieved.base.repository.get_object_content('vasprun.xml'), nelm)
+        for frame in frames:
+            step = frame['metadata']['step']
+            frame['scf_converged'] = converged[step] if step < len(converged) else True
     if moments is None and frames:
         # No OUTCAR tables: the plugin's ``misc`` holds the moments of the last ionic step only.
         final = vasp.site_moments_from_misc(nodes['misc'].get_dict() if 'misc' in nodes else {}, n_atoms)
         if final is not None and frames[-1]['metadata']['step'] == len(positions) - 1:
-            frames[-1]['magmoms'] = final
+            frames[-1]['magmoms'] = vasp.restore_atom_order(final, order)
     return frames

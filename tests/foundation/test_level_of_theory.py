@@ -55,7 +55,8 @@ def test_cp2k_level_from_protocol_settings():
     assert level['hubbard_u'] == {'Na': 0.0, 'O': 0.0, 'P': 0.0}
     assert cp2k('balanced')['spin'] == 'UKS'
     hybrid = cp2k('balanced', cp2k={'hybrid': {'fraction': 0.25, 'cutoff_radius': 4.0}})['functional']
-    assert hybrid == {'base': 'PBE', 'hf_fraction': 0.25, 'truncation_radius': 4.0}
+    assert hybrid == {'base': 'PBE', 'hf_fraction': 0.25, 'truncation_radius': 4.0,
+                      'long_range_correction': 'PBE_HOLE_T_C_LR'}
 
 
 def test_compare_names_energy_relevant_differences():
@@ -67,7 +68,11 @@ def test_compare_names_energy_relevant_differences():
     between_codes = lot.compare_levels(cp2k('balanced'), vasp())
     assert "engine: 'cp2k' vs 'vasp'" in between_codes
     assert "hubbard_u[Na]: 0.0 vs 0.0" not in between_codes
-    assert lot.compare_levels(vasp(), vasp(vasp={'hubbard_u': {'Fe': 4.0}})) == ['hubbard_u[Fe]: 5.1 vs 4.0']
+    assert lot.compare_levels(vasp(), vasp(vasp={'hubbard_u': {'Fe': 4.0}})) == ['hubbard_u[Fe]: 5.3 vs 4.0']
+    # the NaFePO4 study's non-spin-polarised preset and the spin-polarised option are different levels
+    assert lot.compare_levels(vasp(), vasp(vasp={'preset': 'nafepo4_spin'})) == [
+        "spin: 'none (ISPIN 1)' vs 'collinear (ISPIN 2)'"]
+    assert vasp()['energy'].startswith('sigma->0') and vasp()['precision'] == 'Normal'
 
 
 def test_per_element_maps_compare_common_elements_and_code_is_not_compared():
@@ -75,8 +80,8 @@ def test_per_element_maps_compare_common_elements_and_code_is_not_compared():
     assert lot.compare_levels(vasp(elements=NAPO), vasp()) == []
     # no Fe, so the preset's U(Fe) changes nothing
     assert lot.compare_levels(vasp(elements=NAPO), vasp(elements=NAPO, vasp={'hubbard_u': {}})) == []
-    assert vasp()['hubbard_u'] == {'Fe': 5.1, 'Na': 0.0, 'O': 0.0, 'P': 0.0}
-    assert vasp()['pseudopotentials'] == {'Fe': 'Fe_pv', 'Na': 'Na_pv', 'O': 'O', 'P': 'P'}
+    assert vasp()['hubbard_u'] == {'Fe': 5.3, 'Na': 0.0, 'O': 0.0, 'P': 0.0}
+    assert vasp()['pseudopotentials'] == {'Fe': 'Fe', 'Na': 'Na_pv', 'O': 'O', 'P': 'P'}
     a, b = cp2k('fast'), cp2k('fast')
     a['code'] = {'label': 'cp2k@hpc', 'version': 2023.1}
     b['code'] = {'label': 'cp2k@laptop', 'version': 2024.2}
@@ -140,8 +145,8 @@ def test_allowed_merge_records_every_level(aiida_profile):
 def test_compatible_merge_keeps_the_common_level(aiida_profile):
     napo, nafepo = make_set(6, vasp(elements=NAPO)), make_set(7, vasp())
     merged = append_training_set(napo, nafepo)['training_set']
-    assert merged.level_of_theory['hubbard_u'] == {'Fe': 5.1, 'Na': 0.0, 'O': 0.0, 'P': 0.0}
-    assert merged.level_of_theory['pseudopotentials']['Fe'] == 'Fe_pv'
+    assert merged.level_of_theory['hubbard_u'] == {'Fe': 5.3, 'Na': 0.0, 'O': 0.0, 'P': 0.0}
+    assert merged.level_of_theory['pseudopotentials']['Fe'] == 'Fe'
     unknown = run_merge_training_sets(make_set(8, None), make_set(9, None))['training_set']
     assert unknown.level_of_theory is None
 

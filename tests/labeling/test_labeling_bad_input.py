@@ -21,7 +21,7 @@ def code(aiida_localhost):
 @pytest.mark.parametrize(
     ('kwargs', 'error', 'message'),
     [
-        ({'protocol': 'quick'}, ProtocolError, 'unknown protocol `quick`; choose one of fast, balanced, stringent'),
+        ({'protocol': 'quick'}, ProtocolError, 'unknown protocol `quick`; choose one of fast, balanced, nafepo4_aimd, nvp_thesis, stringent'),
         ({'overrides': {'aimd': {'temprature': 300}}}, ProtocolError, 'unknown override key `aimd.temprature`'),
         ({'overrides': {'cp2k': {'cutof': 300}}}, ProtocolError, 'unknown override key `cp2k.cutof`'),
         ({'overrides': {'aimd': {'temperature': 0}}}, LabelingInputError, 'temperature must be above 0 K'),

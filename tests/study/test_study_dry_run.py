@@ -9,6 +9,7 @@ import pathlib
 import pytest
 
 from aiida_glassml.common.recipe import RecipeError, read_recipe
+from aiida_glassml.labeling.vasp import resolve_preset
 
 WORKFLOWS = pathlib.Path(__file__).resolve().parents[2] / 'workflows'
 
@@ -59,7 +60,8 @@ def test_dry_run_builds_every_stage(name, dft, stages, study_codes, nafepo4_potc
         assert builders['active_learning'].label.engine.value == recipe.data['labels']['engine']
     if name == 'nafepo4':
         settings = builders['initial_dataset'].label.settings.get_dict()
-        assert settings['vasp']['ispin'] == 1 and settings['vasp']['prec'] == 'Normal'
+        vasp = resolve_preset(settings['vasp'])  # the study's settings: non-spin-polarised, PREC Normal
+        assert settings['vasp']['preset'] == 'nafepo4' and vasp['ispin'] == 1 and vasp['prec'] == 'Normal'
         assert glasses['main_NaFePO4'].engine.value == 'lammps' and len(glasses['main_NaFePO4'].seeds) == 5
     if name == 'nvp':
         assert builders['hybrid'].mode.value == 'aimd'
