@@ -22,6 +22,19 @@ def _widths(cell) -> np.ndarray:
     return perpendicular_widths(np.asarray(cell))
 
 
+def check_temperature(value) -> float:
+    """A temperature in K must be finite and > 0: σ_NE ∝ 1/T and the Arrhenius fit uses 1/T."""
+    import math
+
+    try:
+        temperature = float(value)
+    except (TypeError, ValueError):
+        raise AnalysisInputError(f'temperature {value!r} must be a number of K, e.g. 700.') from None
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise AnalysisInputError(f'temperature {value!r} K must be > 0 (absolute temperature, e.g. 700).')
+    return temperature
+
+
 def fill_dynamics_parameters(traj: dyn.Trajectory, parameters: dict | None) -> dict:
     """Check a trajectory and parameters; return parameters with defaults filled in.
 
@@ -36,6 +49,9 @@ def fill_dynamics_parameters(traj: dyn.Trajectory, parameters: dict | None) -> d
     unknown = sorted(set(parameters) - set(DYNAMICS_PARAMETERS))
     if unknown:
         raise AnalysisInputError(f'unknown dynamics parameters {unknown}; allowed are {list(DYNAMICS_PARAMETERS)}.')
+    temperature = parameters.get('temperature')
+    if temperature is not None:
+        check_temperature(temperature)
     species = parameters.setdefault('species', traj.species)
     for name in species:
         traj.indices(name)

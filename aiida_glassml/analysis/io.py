@@ -22,6 +22,8 @@ from .errors import AnalysisInputError, TrajectoryMismatchError, UnknownAtomType
 
 __all__ = (
     'FORMATS',
+    'check_format',
+    'check_type_map',
     'detect_format',
     'element_from_mass',
     'iter_lammps_dump',
@@ -55,6 +57,58 @@ def element_from_mass(mass: float, tolerance: float = 0.1) -> str:
     return chemical_symbols[index + 1]
 
 
+def check_type_map(type_to_element: dict) -> dict[int, str]:
+    """``{type: element}`` with integer types and real element symbols, else :class:`UnknownAtomTypeError`."""
+    mapping = {}
+    for key, element in type_to_element.items():
+        try:
+            atom_type = int(key)
+        except (TypeError, ValueError):
+            raise UnknownAtomTypeError(f'atom type {key!r} is not an integer; map types as {{1: "Fe"}}.') from None
+        if element not in chemical_symbols[1:]:
+            raise UnknownAtomTypeError(
+                f'type {atom_type} maps to {element!r}, which is not an element symbol; use e.g. 1=Fe,2=Na,3=O,4=P.'
+            )
+        mapping[atom_type] = element
+    return mapping
+
+
+def check_format(format: str | None) -> None:  # noqa: A002
+    """Refuse a format name that is neither one of :data:`FORMATS` nor an ASE format, before any file is read."""
+    if not format or format in FORMATS:
+        return
+    from ase.io.formats import ioformats
+
+    if format not in ioformats:
+        raise AnalysisInputError(
+            f'unknown format {format!r}; use one of {", ".join(FORMATS)} or an ASE format name (`ase info --formats`).'
+        )
+
+
+def _ase_read(path: pathlib.Path, format: str | None, index):  # noqa: A002
+    """``ase.io.read`` with its many exception types (and StopIteration on an empty file) turned into one line."""
+    import ase.io
+
+    if path.stat().st_size == 0:
+        raise AnalysisInputError(f'{path} is empty.')
+    try:
+        return ase.io.read(path, index=index, format=format)
+    except StopIteration:
+        raise AnalysisInputError(f'{path} holds no structure{f" in {format} format" if format else ""}.') from None
+    except Exception as exc:  # noqa: BLE001 - ASE raises anything from KeyError to UnknownFileTypeError
+        raise AnalysisInputError(_unreadable(path, format, exc)) from exc
+
+
+def _unreadable(path, format, exc) -> str:  # noqa: A002
+    from ase.io.formats import UnknownFileTypeError
+
+    how = f'as {format}' if format else 'in a format ASE recognises from its name or content'
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, UnknownFileTypeError):
+        detail = f'no reader for {detail!r}'
+    return f'{path} could not be read {how} ({detail}); check the file, or give --format (lammps-data, extxyz, ...).'
+
+
 def detect_format(path: str | pathlib.Path) -> str:
     """Guess the file format from its name: ``.data/.dat/.lmp`` LAMMPS data, ``.dump/.lammpstrj`` LAMMPS dump,
     ``.xyz/.extxyz`` extxyz, ``POSCAR/CONTCAR/*.vasp`` POSCAR, ``XDATCAR*`` XDATCAR; anything else is left to ASE."""
@@ -86,7 +140,7 @@ def _resolve_types(types: np.ndarray, type_to_element: dict | None, masses: dict
             'cannot be mapped to elements; pass `type_to_element` (e.g. {1: "Fe", 2: "Na", 3: "O", 4: "P"}), or add a '
             'Masses section (for dumps: pass `masses` or `data_file`).'
         )
-    type_to_element = {int(k): v for k, v in type_to_element.items()}
+    type_to_element = check_type_map(type_to_element)
     missing = sorted(set(types.tolist()) - set(type_to_element))
     if missing:
         raise UnknownAtomTypeError(
@@ -106,7 +160,15 @@ def read_lammps_data(
     the charge/full styles land in ``atoms.get_initial_charges()``; velocities are ignored.
     """
     path = pathlib.Path(path)
-    lines = path.read_text().splitlines()
+    try:
+        return _read_lammps_data(path, path.read_text(errors='replace').splitlines(), atom_style, type_to_element)
+    except AnalysisInputError:
+        raise
+    except (ValueError, IndexError) as exc:  # a number where a word is, a ragged Atoms row, a cut file
+        raise AnalysisInputError(f'{path} is not a readable LAMMPS data file ({exc}); check the format.') from None
+
+
+def _read_lammps_data(path: pathlib.Path, lines: list[str], atom_style, type_to_element) -> Atoms:
     n_atoms = None
     bounds = {}
     tilt = (0.0, 0.0, 0.0)
@@ -200,7 +262,7 @@ def iter_lammps_dump(
     if data_file is not None and masses is None and type_to_element is None:
         type_to_element = {int(k): v for k, v in zip(*_types_of_data_file(data_file))}
     type_map = dict(type_to_element) if type_to_element else (_type_map_from_masses(masses) if masses else None)
-    with path.open() as handle:
+    with path.open(errors='replace') as handle:
         frame_index = 0
         while True:
             line = handle.readline()
@@ -210,16 +272,30 @@ def iter_lammps_dump(
                 if line.strip():
                     raise AnalysisInputError(f'{path}: expected "ITEM: TIMESTEP", got {line.strip()!r}; is it a text dump?')
                 continue
-            timestep = int(handle.readline().split()[0])
-            handle.readline()  # ITEM: NUMBER OF ATOMS
-            n_atoms = int(handle.readline())
-            header = handle.readline()
-            cell, origin = _dump_cell([handle.readline() for _ in range(3)], header)
-            columns = handle.readline().split()[2:]
+            try:
+                timestep = int(handle.readline().split()[0])
+                handle.readline()  # ITEM: NUMBER OF ATOMS
+                n_atoms = int(handle.readline())
+                header = handle.readline()
+                cell, origin = _dump_cell([handle.readline() for _ in range(3)], header)
+                columns = handle.readline().split()[2:]
+            except (ValueError, IndexError):  # a dump cut inside a header, or not a dump
+                raise AnalysisInputError(
+                    f'{path}: the header of frame {frame_index} is cut or malformed; is the file complete? (a dump '
+                    'still being written, or cut: keep only whole frames).'
+                ) from None
             rows = list(itertools.islice(handle, n_atoms))
-            if len(rows) != n_atoms:
-                raise AnalysisInputError(f'{path}: frame {frame_index} is truncated ({len(rows)} of {n_atoms} atoms).')
-            yield _dump_frame(path, rows, columns, cell, origin, timestep, type_map)
+            if len(rows) != n_atoms or (rows and not rows[-1].endswith('\n')):
+                raise AnalysisInputError(f'{path}: frame {frame_index} is truncated ({len(rows)} of {n_atoms} atoms, '
+                                         'the last one possibly cut); is the file complete?')  # fmt: skip
+            try:
+                frame = _dump_frame(path, rows, columns, cell, origin, timestep, type_map)
+            except (ValueError, IndexError, KeyError) as exc:
+                if isinstance(exc, AnalysisInputError):
+                    raise
+                raise AnalysisInputError(f'{path}: frame {frame_index} has a malformed atom row or column ({exc}); '
+                                         'is the file complete and a LAMMPS text dump?') from None  # fmt: skip
+            yield frame
             frame_index += 1
 
 
@@ -305,7 +381,10 @@ def read_structure(
     path = pathlib.Path(path)
     if not path.is_file():
         raise AnalysisInputError(f'{path} does not exist or is not a file.')
+    check_format(format)
     format = format or detect_format(path)  # noqa: A001
+    if path.stat().st_size == 0:
+        raise AnalysisInputError(f'{path} is empty.')
     if format == 'lammps-data':
         return read_lammps_data(path, **kwargs)
     if format == 'lammps-dump':
@@ -317,10 +396,7 @@ def read_structure(
                 raise AnalysisInputError(f'{path} contains no frames.')
             return last
         return next(itertools.islice(iter_lammps_dump(path, **kwargs), index, None))
-    import ase.io
-
-    ase_format = {'vasp-xdatcar': 'vasp-xdatcar', 'extxyz': 'extxyz', 'vasp': 'vasp'}.get(format, format or None)
-    return ase.io.read(path, index=index, format=ase_format)
+    return _ase_read(path, format or None, index)
 
 
 def iter_trajectory(
@@ -340,7 +416,13 @@ def iter_trajectory(
     path = pathlib.Path(path)
     if not path.is_file():
         raise AnalysisInputError(f'{path} does not exist or is not a file.')
+    check_format(format)
+    for name, value, least in (('start', start, 0), ('step', step, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise AnalysisInputError(f'{name} {value!r} must be an integer >= {least} (frames are read {name}::step).')
     format = format or detect_format(path)  # noqa: A001
+    if path.stat().st_size == 0:
+        raise AnalysisInputError(f'{path} is empty.')
     if format == 'lammps-dump':
         frames = itertools.islice(iter_lammps_dump(path, **kwargs), start, stop, step)
     elif format == 'lammps-data':
@@ -350,12 +432,24 @@ def iter_trajectory(
 
         frames = ase.io.iread(path, index=slice(start, stop, step), format=format or None)
     reference = None
-    for index, frame in enumerate(frames):
+    index = 0
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            break
+        except AnalysisInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ASE's readers raise anything on a bad or cut file
+            raise AnalysisInputError((f'frame {index}: ' if index else '') + _unreadable(path, format, exc)) from exc
         if reference is None:
             reference = frame
         elif check:
             _check_same_atoms(reference, frame, index, path)
         yield frame
+        index += 1
+    if reference is None:
+        raise AnalysisInputError(f'{path} holds no frames{f" in {format} format" if format else ""}.')
 
 
 def read_experimental_curve(path: str | pathlib.Path) -> tuple[np.ndarray, np.ndarray]:

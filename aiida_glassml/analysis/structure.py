@@ -32,6 +32,7 @@ __all__ = (
     'bond_angles',
     'bond_graph',
     'bridging_statistics',
+    'check_structure_options',
     'compute_rdf',
     'coordination_distribution',
     'coordination_numbers',
@@ -89,6 +90,30 @@ def _normalise_cutoffs(cutoffs: dict | None) -> dict[str, float]:
             raise AnalysisInputError(f'cutoff for {a}-{b} must be a positive number of Å, got {value!r}.')
         result[pair_key(a, b)] = float(value)
     return result
+
+
+def check_structure_options(atoms: Atoms, cutoffs: dict | None, formers: t.Sequence[str],
+                            anions: t.Sequence[str]) -> dict[str, float]:  # fmt: skip
+    """Check user choices against ``atoms`` before any work (or storing): cutoffs are positive and name elements of
+    the structure (a typo such as ``Fe-0`` would otherwise be ignored), formers and anions are element symbols
+    (absent ones are fine: the defaults list P, Fe, O and S for every glass). Returns the normalised cutoffs."""
+    from ase.data import chemical_symbols
+
+    for role, names in (('former', formers), ('anion', anions)):
+        unknown = [n for n in names if n not in chemical_symbols[1:]]
+        if unknown:
+            raise AnalysisInputError(f'{role}s {unknown} are not element symbols; give e.g. --{role}s '
+                                     f'{"P,Fe" if role == "former" else "O,S"}.')  # fmt: skip
+    present = sorted(set(atoms.get_chemical_symbols()))
+    for key in cutoffs or {}:
+        for element in _split(key) if isinstance(key, str) else key:
+            if element not in chemical_symbols[1:]:
+                raise AnalysisInputError(f'cutoff {key!r}: {element!r} is not an element symbol (e.g. Fe-O, with the '
+                                         'letter O).')  # fmt: skip
+            if element not in present:
+                raise AnalysisInputError(f'cutoff {key!r}: the structure has no {element} '
+                                         f'(it has {", ".join(present)}).')  # fmt: skip
+    return _normalise_cutoffs(cutoffs)
 
 
 def density(atoms: Atoms) -> float:

@@ -6,7 +6,7 @@ import pathlib
 import click
 
 from . import cli
-from .utils import echo_json, fail
+from .utils import echo_json, fail, split_elements
 
 
 @cli.group('analyse')
@@ -51,17 +51,18 @@ def analyse_structure_command(path, file_format, cutoffs, formers, anions, exper
     """Structure summary of one glass: density, bond cutoffs, coordination, bridging, Qⁿ, edge sharing, g(r) and
     S(Q) peak positions and Guttman rings; with
     --experimental also Wright's R_chi of the model S(Q) or T(r)/G(r) against an experimental curve."""
-    from aiida_glassml.analysis import AnalysisInputError, analyse_structure, read_experimental_curve, read_structure
+    from aiida_glassml.analysis import AnalysisInputError, analyse_structure, check_structure_options
+    from aiida_glassml.analysis import read_experimental_curve, read_structure
 
     if x_range is not None and experimental is None:
         fail('--q-range needs --experimental FILE (the curve to compute R_chi against).')
     cutoff_map = _parse_cutoffs(cutoffs)
-    former_list = [f.strip() for f in formers.split(',') if f.strip()]
-    anion_list = [a.strip() for a in anions.split(',') if a.strip()]
+    former_list, anion_list = split_elements(formers, '--formers'), split_elements(anions, '--anions', 'O,S')
     r_chi_parameters = {'quantity': quantity, 'x_range': list(x_range) if x_range else None}
     lorch = bool(lorch)
     try:
         atoms = read_structure(path, format=file_format)
+        check_structure_options(atoms, cutoff_map, former_list, anion_list)  # before anything is stored
         curve = read_experimental_curve(experimental) if experimental else None
         if store:
             results, pks = _store(atoms, cutoff_map, former_list, anion_list, path, curve, r_chi_parameters,
@@ -71,7 +72,7 @@ def analyse_structure_command(path, file_format, cutoffs, formers, anions, exper
             if curve is not None:
                 results['r_chi'] = _r_chi(atoms, curve, r_chi_parameters, lorch)
     except (AnalysisInputError, OSError) as exc:
-        fail(f'{path}: {exc}')
+        fail(str(exc) if str(path) in str(exc) else f'{path}: {exc}')
     if pks:
         results = {**results, 'stored': pks}
     if as_json:

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import pathlib
 import sys
 
 import click
 
 from .cmd_analyse import analyse
-from .utils import echo_json, fail
+from .utils import echo_json, fail, split_elements
 
 
 def _type_map(value: str | None) -> dict | None:
     if not value:
         return None
+    from aiida_glassml.analysis import AnalysisInputError
+    from aiida_glassml.analysis.io import check_type_map
+
     mapping = {}
     for item in value.split(','):
         try:
@@ -25,7 +29,10 @@ def _type_map(value: str | None) -> dict | None:
             mapping[int(key)] = element.strip()
         except ValueError:
             fail(f'--type-map {value!r} is not of the form TYPE=ELEMENT,..., e.g. --type-map 1=Fe,2=Na,3=O,4=P')
-    return mapping
+    try:
+        return check_type_map(mapping)
+    except AnalysisInputError as exc:
+        fail(f'--type-map: {exc}')
 
 
 @analyse.command('trajectory')
@@ -42,7 +49,8 @@ def _type_map(value: str | None) -> dict | None:
 @click.option('--van-hove-times', default=None, help='Times (ps) for G_s(r,t), comma separated.')
 @click.option('--hops/--no-hops', default=True, show_default=True, help='Count hops (> 3 Å) of the mobile ion.')
 @click.option('--t-min', type=float, default=None, help='Fit Arrhenius only to temperatures >= T_MIN (K).')
-@click.option('--stride', type=int, default=1, show_default=True, help='Read every STRIDE-th frame.')
+@click.option('--stride', type=click.IntRange(min=1), default=1, show_default=True,
+              help='Read every STRIDE-th frame.')  # fmt: skip
 @click.option('--type-map', default=None,
               help='LAMMPS type to element, e.g. 1=Fe,2=Na,3=O,4=P (dumps without elements).')  # fmt: skip
 @click.option('--data-file', type=click.Path(exists=True, dir_okay=False), default=None,
@@ -57,12 +65,24 @@ def analyse_trajectory_command(paths, file_format, timestep_ps, temperatures, sp
     """Ion dynamics of one or more trajectories; several files at different -T give an Arrhenius fit."""
     from aiida_glassml.analysis import AnalysisInputError
     from aiida_glassml.analysis import dynamics as dyn
-    from aiida_glassml.analysis.dynamics_summary import fill_dynamics_parameters, run_dynamics_analysis
+    from aiida_glassml.analysis.dynamics_summary import check_temperature, fill_dynamics_parameters
+    from aiida_glassml.analysis.dynamics_summary import run_dynamics_analysis
 
     if temperatures and len(temperatures) != len(paths):
         fail(f'give one -T/--temperature per file: {len(paths)} files but {len(temperatures)} temperatures.')
     if t_min is not None and len(set(temperatures)) < 2:
         fail('--t-min needs files at two or more temperatures (-T) for an Arrhenius fit.')
+    if store and not temperatures:
+        fail('--store runs GlassAnalysisWorkChain, which needs the temperature of each file (-T).')
+    for value in temperatures:  # before any file is read or node stored; 0 K would drop the conductivity
+        try:
+            check_temperature(value)
+        except AnalysisInputError as exc:
+            fail(f'-T/--temperature: {exc}')
+    if timestep_ps is not None and not (math.isfinite(timestep_ps) and timestep_ps > 0):
+        fail(f'--timestep-ps {timestep_ps:g} must be > 0 (ps between stored frames, e.g. 0.1).')
+    if species:
+        split_elements(species, '--species', 'Na,O')
     parameters = {'hops': {} if hops else None}
     if species:
         parameters['species'] = [s.strip() for s in species.split(',') if s.strip()]
@@ -188,8 +208,6 @@ def _store(trajectories, filled, parameters, temperatures, t_min) -> dict:
     from aiida_glassml.calcfunctions.analysis import trajectory_node_from
     from aiida_glassml.workflows.analysis import GlassAnalysisWorkChain
 
-    if not temperatures:
-        fail('--store runs GlassAnalysisWorkChain, which needs the temperature of each file (-T).')
     shared = {k: v for k, v in parameters.items() if v is not None}  # what the user chose; defaults per trajectory
     inputs = {
         'trajectories': {label: trajectory_node_from(traj) for label, traj in trajectories.items()},

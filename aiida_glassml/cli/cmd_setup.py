@@ -6,15 +6,45 @@ from . import cli
 from .utils import fail
 
 
+POSTGRES_OPTIONS = [
+    click.option('--postgres-host', default='127.0.0.1', show_default=True),
+    click.option('--postgres-port', default=5432, show_default=True),
+    click.option('--postgres-user', default='postgres', show_default=True,
+                 help='A PostgreSQL superuser: creates (and drops) one login role and database per profile.'),
+]
+
+
+def _postgres_options(func):
+    for option in reversed(POSTGRES_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _root_profile_name(ctx: click.Context) -> str | None:
+    """The profile named with ``aiida-glassml -p NAME setup`` (not the default that ``-p`` falls back to)."""
+    from click.core import ParameterSource
+
+    root = ctx.find_root()
+    if root.get_parameter_source('profile') in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+        profile = getattr(root.obj, 'profile', None)
+        return getattr(profile, 'name', None)
+    return None
+
+
 @cli.command('setup')
-@click.option('--storage', type=click.Choice(['sqlite', 'psql']), default='sqlite', show_default=True,
-              help='sqlite: embedded core.sqlite_dos (laptop). psql: core.psql_dos on PostgreSQL (cluster).')
-@click.option('--broker', type=click.Choice(['zeromq', 'rabbitmq', 'none']), default='zeromq', show_default=True,
-              help='zeromq: built into aiida-core 2.9, no service needed. rabbitmq: production broker.')
-@click.option('--profile-name', default=None, help='Default: `glassml` (sqlite) or `glassml-psql` (psql).')
-@click.option('--postgres-host', default='127.0.0.1', show_default=True)
-@click.option('--postgres-port', default=5432, show_default=True)
-@click.option('--postgres-user', default='postgres', show_default=True)
+@click.option('--storage', type=click.Choice(['sqlite', 'psql']), default=None,
+              help='sqlite: embedded core.sqlite_dos (laptop). psql: core.psql_dos on PostgreSQL (cluster). '
+                   'Default: the existing profile\'s, else sqlite.')
+@click.option('--broker', type=click.Choice(['zeromq', 'rabbitmq', 'none']), default=None,
+              help='zeromq: built into aiida-core 2.9, no service needed. rabbitmq: production broker. '
+                   'Default: the existing profile\'s, else zeromq.')
+@click.option('-p', '--profile-name', default=None,
+              help='The profile to create or check (`aiida-glassml -p NAME setup` also names an existing one). '
+                   'Default: `glassml` (sqlite) or `glassml-psql` (psql).')
+@click.option('--set-default', is_flag=True, help='Make it the default profile (the first profile always is).')
+@click.option('--switch-broker', is_flag=True,
+              help='Reconfigure an existing profile whose broker differs from --broker (its daemon stopped).')
+@_postgres_options
 @click.option('--rabbitmq-host', default='127.0.0.1', show_default=True)
 @click.option('--rabbitmq-port', default=5672, show_default=True)
 @click.option('--codes/--no-codes', default=True, show_default=True, help='Register the codes found on this machine.')
@@ -23,22 +53,30 @@ from .utils import fail
 @click.option('--lammps-pace', type=click.Path(dir_okay=False), default=None,
               help='A LAMMPS `lmp` built with ML-PACE, registered as `lammps-pace` for ACE MD in LAMMPS '
                    '(default: $GLASSML_LAMMPS_PACE).')
-def cmd_setup(storage, broker, profile_name, postgres_host, postgres_port, postgres_user, rabbitmq_host,
-              rabbitmq_port, codes, apt, lammps_pace):  # fmt: skip
-    """Create (or reuse) a profile and register the codes found on this machine. Idempotent."""
+@click.pass_context
+def cmd_setup(ctx, storage, broker, profile_name, set_default, switch_broker, postgres_host, postgres_port,
+              postgres_user, rabbitmq_host, rabbitmq_port, codes, apt, lammps_pace):  # fmt: skip
+    """Create (or check and reuse) a profile and register the codes found on this machine. Idempotent.
+
+    An existing profile of another storage or broker is refused (see --switch-broker); the default profile changes
+    only with --set-default, or when there is none yet."""
     from aiida import load_profile
 
     from aiida_glassml.tools import setup
 
-    name = profile_name or ('glassml' if storage == 'sqlite' else 'glassml-psql')
+    root_name = _root_profile_name(ctx)
+    if root_name and profile_name and root_name != profile_name:
+        fail(f'two profile names: `-p {root_name}` and `--profile-name {profile_name}`; give one.')
+    name = profile_name or root_name or ('glassml-psql' if storage == 'psql' else 'glassml')
     services = setup.Services(postgres_host=postgres_host, postgres_port=postgres_port, postgres_user=postgres_user,
                               rabbitmq_host=rabbitmq_host, rabbitmq_port=rabbitmq_port)  # fmt: skip
-    if apt:
-        setup.ensure_system_codes(echo=click.echo)
     try:
-        setup.create_profile(name, storage, broker, services, echo=click.echo)
+        storage, broker = setup.create_profile(name, storage, broker, services, echo=click.echo,
+                                               set_default=set_default, switch_broker=switch_broker)  # fmt: skip
     except setup.SetupError as exc:
         fail(str(exc))
+    if apt:
+        setup.ensure_system_codes(echo=click.echo)
     from aiida.manage.configuration import reset_config
 
     reset_config()  # presto wrote the config in a subprocess
@@ -54,31 +92,63 @@ def cmd_setup(storage, broker, profile_name, postgres_host, postgres_port, postg
         else:
             click.echo(f'No ML-PACE LAMMPS named (--lammps-pace or ${setup.LAMMPS_PACE_ENV}): ACE MD runs in ASE.')
         click.echo(f'Codes on localhost: {", ".join(sorted(registered)) or "none"}')
-    click.echo(f'Profile `{name}` is ready. Use it with `verdi -p {name} ...` or `aiida-glassml -p {name} ...`.')
+    click.echo(f'Profile `{name}` is ready (storage: {storage}, broker: {broker}). Use it with `verdi -p {name} ...` '
+               f'or `aiida-glassml -p {name} ...`.')  # fmt: skip
+
+
+@cli.command('delete-profile')
+@click.argument('name')
+@click.option('--force', is_flag=True, help='Do not ask.')
+@_postgres_options
+def cmd_delete_profile(name, force, postgres_host, postgres_port, postgres_user):
+    """Delete profile NAME with all its data; for PostgreSQL also its database and the login role setup made for it."""
+    from aiida_glassml.tools import setup
+
+    if not force:
+        click.confirm(f'Delete profile `{name}` and ALL its data?', abort=True)
+    services = setup.Services(postgres_host=postgres_host, postgres_port=postgres_port, postgres_user=postgres_user)
+    try:
+        setup.delete_profile(name, services, echo=click.echo)
+    except setup.SetupError as exc:
+        fail(str(exc))
 
 
 @cli.command('status')
 def cmd_status():
-    """Show the profile, its storage and broker, the daemon and the registered codes."""
-    from aiida.engine.daemon.client import get_daemon_client
+    """Check the profile: its storage, broker, daemon and codes. Exits 1 when something is broken."""
+    import sys
+
     from aiida.manage import get_manager
-    from aiida.orm import InstalledCode, QueryBuilder
+    from aiida.manage.configuration import get_config
+
+    from aiida_glassml.tools import setup
 
     profile = get_manager().get_profile()
     if profile is None:
         fail('no AiiDA profile is loaded; run `aiida-glassml setup` first.')
-    click.echo(f'profile: {profile.name}')
-    click.echo(f'storage: {profile.storage_backend}')
-    click.echo(f'broker:  {profile.process_control_backend or "none (only `run` works, not `submit`)"}')
-    try:
-        client = get_daemon_client(profile.name)
-        running = client.is_daemon_running
-    except Exception:  # noqa: BLE001 - a profile without broker has no daemon
-        running = False
-    click.echo(f'daemon:  {"running" if running else "stopped (start it with `verdi daemon start`)"}')
-    codes = QueryBuilder().append(InstalledCode, project=['label', 'attributes.filepath_executable']).all()
-    click.echo('codes:')
-    for label, path in sorted(codes):
-        click.echo(f'  {label:<16} {path}')
-    if not codes:
-        click.echo('  none (run `aiida-glassml setup`)')
+    marks = {'ok': '', 'warning': 'WARNING: ', 'error': 'ERROR: '}
+    worst = set()
+
+    def show(key, level, message):
+        worst.add(level)
+        click.echo(f'{key + ":":<9}{marks[level]}{message}')
+
+    default = get_config().default_profile_name
+    show('profile', 'ok', profile.name + (' (default)' if profile.name == default else f' (default: {default})'))
+    storage_level, storage_message = setup.storage_status(profile)
+    show('storage', storage_level, storage_message)
+    state, level, message = setup.daemon_status(profile)
+    for broker_level, broker_message in setup.broker_status(profile, state):
+        show('broker', broker_level, broker_message)
+    show('daemon', level, message)
+    if storage_level == 'error':
+        click.echo('codes:   unknown (the storage cannot be opened)')
+    else:
+        get_manager().get_profile_storage()
+        lines = setup.codes_status(profile.name)
+        click.echo('codes:')
+        for code_level, code_message in lines:
+            worst.add(code_level)
+            click.echo(f'  {marks[code_level]}{code_message}')
+    if 'error' in worst:
+        sys.exit(1)

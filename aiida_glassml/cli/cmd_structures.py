@@ -8,7 +8,7 @@ import click
 from aiida.cmdline.utils import decorators
 
 from . import cli
-from .utils import fail
+from .utils import check_output_file, fail
 
 
 @cli.group('structures')
@@ -96,6 +96,7 @@ def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_d
     """
     from aiida_glassml.calcfunctions.structures import generate_composition_grid_structures
     from aiida_glassml.structures import Composition, StructureGenerationError
+    from aiida_glassml.structures.packing import validate_strain_factors
 
     unit_list = [u.strip() for u in units.split(',') if u.strip()]
     modes = [name for name, value in (('--fractions', fractions), ('--formula', formula), ('--grid-step', grid_step))
@@ -110,8 +111,12 @@ def generate(units, fractions, formula, grid_step, n_atoms, density, seed, min_d
         settings['units_geometry'] = units_geometry
     states = _parse_oxidation_states(oxidation_state)
     strain_factors = _split_floats(strains, '--strains')
+    if output is not None:
+        check_output_file(output)  # before anything is stored
 
     try:
+        if strain_factors is not None:
+            strain_factors = list(validate_strain_factors(strain_factors))
         if grid_step is not None:
             compositions = None
         elif formula is not None:

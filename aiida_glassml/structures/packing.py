@@ -90,10 +90,17 @@ def _validate_cell(cell) -> np.ndarray:
     except (TypeError, ValueError):
         raise StructureGenerationError(f'cell {cell!r} is not numeric; give a 3x3 matrix or three lengths (Å).') from None
     if cell.shape == (3,):
+        if not (cell > 0).all():
+            raise StructureGenerationError(f'cell lengths {cell.tolist()} must be > 0 Å, e.g. 14,14,16.')
         cell = np.diag(cell)
     if cell.shape != (3, 3) or not np.isfinite(cell).all() or abs(np.linalg.det(cell)) < 1e-9:
         raise StructureGenerationError(
             f'cell must be three lengths or a 3x3 matrix of lattice vectors with non-zero volume, got {cell.tolist()}.'
+        )
+    if np.linalg.det(cell) < 0:  # LAMMPS and most DFT codes need a right-handed cell
+        raise StructureGenerationError(
+            f'cell {cell.tolist()} is left-handed (negative determinant); swap two lattice vectors or flip the sign '
+            'of one to make it right-handed.'
         )
     return cell
 

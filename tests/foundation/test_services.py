@@ -47,8 +47,11 @@ def test_psql_profile_daemon_runs_submitted_work_chain(broker, isolated_env, req
         job = run([sys.executable, str(HERE / 'services_job.py'), name, backend], isolated_env)
         assert job.startswith('OK pk=')
     finally:
-        subprocess.run([str(BIN / 'verdi'), 'profile', 'delete', name, '--delete-data', '--force'],
-                       env=isolated_env, capture_output=True, check=False)  # fmt: skip
+        deleted = subprocess.run([str(BIN / 'aiida-glassml'), 'delete-profile', name, '--force'], env=isolated_env,
+                                 capture_output=True, text=True, check=False)  # fmt: skip
+    # one login role per profile, dropped with it
+    role = 'aiida_' + name.replace('-', '_')
+    assert f'Dropped PostgreSQL role {role}' in deleted.stdout, deleted.stdout + deleted.stderr
 
 
 def test_embedded_profile_setup_is_idempotent(isolated_env):
@@ -57,6 +60,6 @@ def test_embedded_profile_setup_is_idempotent(isolated_env):
     first = run(command, isolated_env)
     second = run(command, isolated_env)
     assert 'Created profile `laptop` (storage: sqlite, broker: zeromq)' in first
-    assert 'exists; keeping it' in second
+    assert 'Profile `laptop` exists (storage: sqlite, broker: zeromq); keeping it.' in second
     status = run([str(BIN / 'aiida-glassml'), '-p', 'laptop', 'status'], isolated_env)
     assert 'core.sqlite_dos' in status and 'core.zeromq' in status
