@@ -26,6 +26,7 @@ from aiida_glassml.analysis import (
     validate_oxidation_bins,
     xray_structure_factor,
 )
+from aiida_glassml.analysis.structure import check_structure_options
 from aiida_glassml.analysis.figures_structure import (
     partial_structure_factor_figure,
     r_chi_figure,
@@ -57,6 +58,7 @@ def validate_structure_parameters(structure: StructureData, parameters: dict | N
     parameters.setdefault('dr', 0.02)
     parameters.setdefault('q_max', 20.0)
     parameters.setdefault('lorch', False)
+    check_structure_options(structure.get_ase(), parameters.get('cutoffs'), parameters['formers'], parameters['anions'])
     return parameters
 
 
