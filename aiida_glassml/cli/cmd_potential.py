@@ -20,18 +20,26 @@ def potential():
 def _load_node(identifier: str, kind: str):
     """A node by PK, UUID or label (the AiiDA profile is loaded only here, so plain files need none)."""
     from aiida.cmdline.utils.decorators import load_backend_if_not_loaded
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.common.exceptions import AiidaException, MultipleObjectsError, NotExistent
     from aiida.orm import Node, QueryBuilder, load_node
 
-    load_backend_if_not_loaded()
+    if pathlib.Path(identifier).exists():
+        fail(f'{kind} {identifier} is a folder; give a file or a node.')
+    try:
+        load_backend_if_not_loaded()
+    except AiidaException as exc:  # no profile, or its storage unreachable: the file is the likelier intent
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(f'{kind} {identifier}: no such file (and it cannot be looked up as a node: {reason}; configure a profile '
+             'with `aiida-glassml setup`).')  # fmt: skip
     try:
         return load_node(identifier)
     except (NotExistent, MultipleObjectsError, ValueError):
         pass
     matches = QueryBuilder().append(Node, filters={'label': identifier}).all(flat=True)
-    if len(matches) != 1:
-        fail(f'{kind} `{identifier}` is neither a file nor a node identifier (PK, UUID or unique label); '
-             f'{len(matches)} nodes have that label.')  # fmt: skip
+    if not matches:
+        fail(f'{kind} {identifier}: no such file, and no node has that PK, UUID or label.')
+    if len(matches) > 1:
+        fail(f'{kind} {identifier}: no such file, and {len(matches)} nodes have that label; give a PK or UUID.')
     return matches[0]
 
 
@@ -76,7 +84,23 @@ def _reference_energies(option: str | None) -> dict | None:
         fail(f'--reference-energies must be JSON such as \'{{"Na": -0.075, "O": -0.091}}\' or a JSON file: {exc}')
     if not isinstance(value, dict) or not all(isinstance(v, (int, float)) for v in value.values()):
         fail('--reference-energies must map element symbols to energies in eV, e.g. \'{"Na": -0.075}\'.')
+    from aiida_glassml.common.ace import AcePotentialError
+    from aiida_glassml.fitting.evaluate import check_reference_energies
+
+    try:
+        check_reference_energies(value)
+    except AcePotentialError as exc:
+        fail(f'--reference-energies: {exc}')
     return value
+
+
+def _check_reference_covers(reference: dict | None, elements) -> None:
+    """Reference energies, when given, must cover every element of the data (checked before evaluating or storing)."""
+    given = set(reference or {}) - {'shift'}
+    missing = sorted(set(elements) - given)
+    if reference and missing:
+        fail(f'--reference-energies gives {sorted(given)} but the data also contains {missing}; give a reference '
+             'energy for every element (or none, to use the potential\'s own).')  # fmt: skip
 
 
 @potential.command('evaluate')
@@ -105,9 +129,14 @@ def evaluate(potential_id, dataset_id, as_json, reference_energies, store):
     yaml_path = _potential_yaml(potential_id)
     frames = _frameset(dataset_id)
     try:  # check before the (slow) evaluation starts
-        check_covers(ace.parse_bbasis_yaml(yaml_path.read_bytes())['elements'], frames.elements)
+        elements = ace.parse_bbasis_yaml(yaml_path.read_bytes())['elements']
+    except AcePotentialError as exc:
+        fail(f'{potential_id}: {exc}')
+    try:
+        check_covers(elements, frames.elements)
     except AcePotentialError as exc:
         fail(str(exc))
+    _check_reference_covers(reference, frames.elements)
     try:
         with click.progressbar(length=frames.n_frames, label='Evaluating', file=sys.stderr,
                                hidden=as_json) as bar:  # fmt: skip
@@ -136,6 +165,7 @@ def _evaluate_and_store(potential_id: str, dataset_id: str, reference: dict | No
         if not isinstance(node, cls):
             fail(f'node {node.pk} is a {type(node).__name__}; {kind} must be a {cls.__name__} for --store.')
         nodes.append(node)
+    _check_reference_covers(reference, nodes[1].elements)
     try:
         outputs = run_evaluate_potential(nodes[0], nodes[1], reference)
     except AcePotentialError as exc:

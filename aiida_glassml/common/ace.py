@@ -5,12 +5,15 @@ No AiiDA imports: the data node and the MD renderers both call these.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import pathlib
 import shutil
 import subprocess
+import sys
+import tempfile
 import typing as t
 
 import numpy as np
@@ -36,7 +39,8 @@ def parse_bbasis_yaml(content: bytes | str) -> dict:
     try:
         data = yaml.load(content, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise AcePotentialError(f'not valid YAML, so not a pacemaker potential: {exc}') from exc
+        reason = ' '.join(str(exc).split())  # one line
+        raise AcePotentialError(f'not valid YAML, so not a pacemaker potential: {reason}') from exc
     if not isinstance(data, dict) or not isinstance(data.get('species'), list):
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise AcePotentialError(
@@ -112,13 +116,121 @@ def check_yace_matches(yace_elements: t.Sequence[str], yaml_elements: t.Sequence
 
 
 def yaml_to_yace(yaml_path: pathlib.Path, yace_path: pathlib.Path, executable: str = 'pace_yaml2yace') -> None:
-    """Convert with pacemaker's own ``pace_yaml2yace`` (called, never re-implemented)."""
-    exe = shutil.which(executable)
+    """Convert with pacemaker's own ``pace_yaml2yace`` (called, never re-implemented; in a subprocess, so a C++ abort on
+    a malformed file cannot take the caller, e.g. a daemon worker, down with it)."""
+    # next to the interpreter too: a daemon started without the virtual environment's bin/ on PATH
+    exe = shutil.which(executable) or shutil.which(executable, path=str(pathlib.Path(sys.executable).parent))
     if exe is None:
         raise AcePotentialError(f'`{executable}` not found on PATH; install python-ace==0.4.0rc1 to make a .yace.')
     proc = subprocess.run([exe, str(yaml_path), '-o', str(yace_path)], capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not yace_path.exists():
         raise AcePotentialError(f'pace_yaml2yace failed ({proc.returncode}): {proc.stderr.strip()[-500:]}')
+
+
+@functools.lru_cache(maxsize=8)  # tests and imports see the same few potentials again and again
+def yace_from_yaml(yaml_bytes: bytes) -> bytes:
+    """The ``.yace`` that ``pace_yaml2yace`` makes from a B-basis ``.yaml``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = pathlib.Path(tmp, 'potential.yaml'), pathlib.Path(tmp, 'potential.yace')
+        src.write_bytes(yaml_bytes)
+        yaml_to_yace(src, dst)
+        return dst.read_bytes()
+
+
+class _YaceLoader(_Loader):
+    """A .yace keys its bonds by flow sequences (``[0, 1]: {...}``), which plain YAML loaders cannot hash."""
+
+
+def _construct_yace_mapping(loader, node):
+    loader.flatten_mapping(node)
+    pairs = [(loader.construct_object(k, deep=True), loader.construct_object(v, deep=True)) for k, v in node.value]
+    return {tuple(k) if isinstance(k, list) else k: v for k, v in pairs}
+
+
+_YaceLoader.add_constructor('tag:yaml.org,2002:map', _construct_yace_mapping)
+
+
+def parse_yace(content: bytes) -> dict:
+    try:
+        data = yaml.load(content, Loader=_YaceLoader)
+    except yaml.YAMLError as exc:
+        raise AcePotentialError(f'the .yace is not valid YAML: {" ".join(str(exc).split())}') from exc
+    if not isinstance(data, dict) or not {'elements', 'bonds', 'functions'} <= set(data):
+        raise AcePotentialError('the .yace is not a pacemaker C-tilde potential (no elements, bonds and functions); '
+                                'regenerate it with `pace_yaml2yace potential.yaml`.')  # fmt: skip
+    return data
+
+
+_VERIFIED: set[tuple[str, str]] = set()
+
+
+def check_yace_is_yaml(yace_bytes: bytes, yaml_bytes: bytes) -> None:
+    """Raises AcePotentialError unless ``yace_bytes`` is the potential of ``yaml_bytes``: every cutoff, radial basis,
+    embedding and C-tilde coefficient equal to those of the .yace that ``pace_yaml2yace`` makes from the .yaml (to
+    1e-9 relative: conversions by different builds differ in the last digit). Comparing element lists alone lets a
+    .yaml edited to another cutoff pass with the old .yace, and LAMMPS and pyace would then run different potentials."""
+    key = (sha256_bytes(yace_bytes), sha256_bytes(yaml_bytes))
+    if key in _VERIFIED:
+        return
+    given, made = parse_yace(yace_bytes), parse_yace(yace_from_yaml(yaml_bytes))
+    difference = _first_difference(given, made, [], list(made.get('elements') or []))
+    if difference is not None:
+        where, a, b = difference
+        raise AcePotentialError(
+            f'the .yace is not the potential of the .yaml: {where} is {_short(a)} in the .yace but {_short(b)} in the '
+            '.yaml; give no .yace to have it made from the .yaml, or remake it with `pace_yaml2yace potential.yaml`.'
+        )
+    _VERIFIED.add(key)
+
+
+def _first_difference(a, b, path: list[str], elements: list[str]):
+    """(where, value in a, value in b) of the first difference between two parsed .yace files, or None."""
+    where = ''.join(path) or 'the file'
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return f'the set of entries of {where}', sorted(map(str, a)), sorted(map(str, b))
+        for key in a:
+            step = _yace_key(key, path, elements)
+            found = _first_difference(a[key], b[key], [*path, step], elements)
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f'the length of {where}', len(a), len(b)
+        if a and all(_number(x) for x in a) and all(_number(x) for x in b):
+            close = np.isclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=1e-14)
+            if close.all():
+                return None
+            index = int(np.argmin(close))
+            return f'{where}[{index}]', a[index], b[index]
+        for index, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, [*path, f'[{index}]'], elements)
+            if found is not None:
+                return found
+        return None
+    if _number(a) and _number(b):
+        return None if np.isclose(float(a), float(b), rtol=1e-9, atol=1e-14) else (where, a, b)
+    return None if a == b else (where, a, b)
+
+
+def _yace_key(key, path: list[str], elements: list[str]) -> str:
+    """``bonds[Fe-Na].rcut`` rather than ``bonds[(0, 1)].rcut``: element indices by name where the file uses them."""
+    def name(i):
+        return elements[i] if isinstance(i, int) and 0 <= i < len(elements) else str(i)
+
+    if len(path) == 1 and path[0] in ('bonds', 'embeddings', 'functions', 'E0'):
+        return f'[{"-".join(name(i) for i in key)}]' if isinstance(key, tuple) else f'[{name(key)}]'
+    return f'.{key}' if path else str(key)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
 
 
 def lammps_pair_lines(

@@ -423,11 +423,38 @@ class FrameSet:
         import pandas as pd
 
         compression = 'gzip' if str(path).endswith(('.gz', '.gzip')) else None
-        frame = pd.read_pickle(str(path), compression=compression)
+        try:
+            frame = pd.read_pickle(str(path), compression=compression)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            raise FrameValidationError(f'cannot read the pickle: {exc.strerror or exc}.') from exc
+        # Unpickling a damaged file can raise almost anything (EOFError, UnpicklingError, BadGzipFile, zlib.error,
+        # AttributeError, ImportError, ...): all of them mean the same user error.
+        except Exception as exc:  # noqa: BLE001
+            raise FrameValidationError(
+                f'not a readable pacemaker pickle ({type(exc).__name__}: {str(exc) or "no detail"}); it may '
+                'be truncated or corrupt: write it again with pandas `DataFrame.to_pickle`, or give an extxyz file.'
+            ) from exc
         return cls.from_pacemaker_dataframe(frame, metadata=metadata)
 
     @classmethod
     def from_pacemaker_dataframe(cls, frame, metadata: dict | None = None) -> 'FrameSet':
+        try:
+            return cls._from_pacemaker_dataframe(frame, metadata)
+        except FrameValidationError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:  # e.g. forces that are not numbers
+            raise FrameValidationError(f'the pacemaker data frame holds malformed values: {exc}') from exc
+
+    @classmethod
+    def _from_pacemaker_dataframe(cls, frame, metadata: dict | None) -> 'FrameSet':
+        import pandas as pd
+        from ase import Atoms
+
+        if not isinstance(frame, pd.DataFrame):
+            raise FrameValidationError(
+                f'the pickle holds a {type(frame).__name__}, not a pacemaker pandas DataFrame (columns energy, forces, '
+                'ase_atoms).'
+            )
         missing = {'energy', 'forces', 'ase_atoms'} - set(frame.columns)
         if missing:
             raise FrameValidationError(
@@ -438,6 +465,11 @@ class FrameSet:
         rows = []
         for index, (_, row) in enumerate(frame.iterrows()):
             atoms = row['ase_atoms']
+            if not isinstance(atoms, Atoms):
+                raise FrameValidationError(
+                    f'row {index} of the pacemaker data frame: ase_atoms holds a {type(atoms).__name__}, not an ASE '
+                    'Atoms object.'
+                )
             meta = {k: _plain(row[k]) for k in extra_columns if _present(row[k]) and _is_scalar(row[k])}
             if 'iteration' in meta and 'sample_type' not in meta:
                 meta['sample_type'] = 'imported'

@@ -44,13 +44,10 @@ class AcePotentialData(Data):
         if asi_bytes is not None:
             ace.check_asi_matches(ace.read_asi_elements(asi_bytes), info['elements'])
         if yace_bytes is None:
-            with tempfile.TemporaryDirectory() as tmp:
-                src, dst = pathlib.Path(tmp, self.YAML), pathlib.Path(tmp, self.YACE)
-                src.write_bytes(yaml_bytes)
-                ace.yaml_to_yace(src, dst)
-                yace_bytes = dst.read_bytes()
-        else:
+            yace_bytes = ace.yace_from_yaml(yaml_bytes)
+        else:  # one node, one potential: LAMMPS runs the .yace, pyace the .yaml
             ace.check_yace_matches(ace.read_yace_elements(yace_bytes), info['elements'])
+            ace.check_yace_is_yaml(yace_bytes, yaml_bytes)
         self.base.repository.put_object_from_bytes(yaml_bytes, self.YAML)
         self.base.repository.put_object_from_bytes(yace_bytes, self.YACE)
         attributes = {
@@ -70,14 +67,20 @@ class AcePotentialData(Data):
         """Return the stored potential with the same yaml (and asi) content, or create and store a new one."""
         yaml_bytes = _read(yaml)
         asi_bytes = _read(asi) if asi is not None else None
-        filters = {'attributes.sha256_yaml': ace.sha256_bytes(yaml_bytes), 'attributes.has_active_set': asi is not None}
-        if asi_bytes is not None:
-            filters['attributes.sha256_asi'] = ace.sha256_bytes(asi_bytes)
-        existing = QueryBuilder().append(cls, filters=filters).first(flat=True)
+        existing = cls.find_stored(yaml_bytes, asi_bytes)
         if existing is not None:
             return existing
         node = cls(yaml=yaml_bytes, yace=yace, asi=asi_bytes, metrics=metrics)
         return node.store() if store else node
+
+    @classmethod
+    def find_stored(cls, yaml: bytes, asi: bytes | None = None) -> 'AcePotentialData | None':
+        """The first stored potential with this yaml (and active set) content, or None."""
+        filters = {'attributes.sha256_yaml': ace.sha256_bytes(yaml), 'attributes.has_active_set': asi is not None}
+        if asi is not None:
+            filters['attributes.sha256_asi'] = ace.sha256_bytes(asi)
+        query = QueryBuilder().append(cls, filters=filters, project='*').order_by({cls: {'id': 'asc'}})
+        return query.first(flat=True)
 
     # ---------------------------------------------------------------- access
     @property

@@ -88,6 +88,17 @@ class TrainingSetData(Data):
             return cls.from_pacemaker_pickle(path, metadata=metadata, level_of_theory=level_of_theory, **kwargs)
         return cls.from_extxyz(path, metadata=metadata, level_of_theory=level_of_theory, **kwargs)
 
+    def find_stored(self) -> 'TrainingSetData | None':
+        """The first stored training set with the same content as this one (frames, labels, per-frame metadata and
+        level of theory), or None: imports reuse it, as potentials are reused by hash."""
+        from aiida.orm import QueryBuilder
+
+        query = QueryBuilder().append(TrainingSetData, filters={'attributes.sha256': self.sha256}, project='*')
+        for node in query.order_by({TrainingSetData: {'id': 'asc'}}).all(flat=True):
+            if node.uuid != self.uuid and node.level_of_theory == self.level_of_theory:
+                return node
+        return None
+
     # ---------------------------------------------------------------- access
     @property
     def n_frames(self) -> int:

@@ -102,6 +102,21 @@ def test_bad_potential_files_are_rejected(kwargs, message, reference_potential_y
     assert node_count() == before
 
 
+def test_yace_must_be_the_yaml_potential(reference_potential_yaml, reference_potential_yace, node_count,
+                                         aiida_profile):  # fmt: skip
+    """Not only the elements: a .yaml whose coefficients (or cutoff) were changed no longer matches the old .yace,
+    and the node would give LAMMPS (the .yace) and pyace (the .yaml) different potentials."""
+    text = reference_potential_yaml.read_bytes()
+    changed = text.replace(b'c: [-0.18110238670502016', b'c: [-0.19110238670502016', 1)
+    assert changed != text
+    before = node_count()
+    with pytest.raises(AcePotentialError, match=r'functions\[Fe\]\[\d+\]\.ctildes\[\d+\] is .* in the \.yace but'):
+        AcePotentialData(yaml=changed, yace=reference_potential_yace).store()
+    assert node_count() == before
+    # the file pacemaker wrote (another build's rounding in the last digits) is the same potential
+    assert AcePotentialData(yaml=reference_potential_yaml, yace=reference_potential_yace).cutoff == 6.5
+
+
 def test_coverage_check(published):
     published.check_covers(['Na', 'O'])
     with pytest.raises(AcePotentialError, match=r"also contains \['S'\]"):

@@ -43,7 +43,7 @@ def test_potential_import_is_idempotent(runner, reference_potential_yaml, refere
     second = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
     pk = first.output.split('<')[1].split('>')[0]
-    assert f'AcePotentialData<{pk}>' in second.output  # stored once, by hash
+    assert second.output.startswith(f'Reused AcePotentialData<{pk}>')  # stored once, by hash, and says so
     result = runner.invoke(cli, ['data', 'export', pk, str(tmp_path / 'pot')])
     assert result.exit_code == 0, result.output
     assert (tmp_path / 'pot' / 'potential.yace').read_bytes() == reference_potential_yace.read_bytes()
