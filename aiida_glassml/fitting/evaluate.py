@@ -53,8 +53,8 @@ def check_covers(potential_elements: t.Sequence[str], data_elements: t.Iterable[
         )
 
 
-def check_reference_energies(reference_energy) -> None:
-    """Reference energies must map element symbols to numbers (eV)."""
+def check_reference_energies(reference_energy, elements=None) -> None:
+    """Reference energies must map element symbols to numbers (eV) and, given the data's ``elements``, cover them."""
     from ase.data import chemical_symbols
 
     if not isinstance(reference_energy, t.Mapping) or not all(
@@ -67,6 +67,11 @@ def check_reference_energies(reference_energy) -> None:
     unknown = sorted(k for k in reference_energy if k not in chemical_symbols[1:] and k != 'shift')
     if unknown:
         raise ace.AcePotentialError(f'reference energies name unknown element(s) {unknown}; use symbols such as Na.')
+    missing = sorted(set(elements or ()) - set(reference_energy))
+    if reference_energy and missing:
+        raise ace.AcePotentialError(f'reference energies give {sorted(set(reference_energy) - {"shift"})} but the data '
+                                    f'also contains {missing}; give one for every element (or none, to use the '
+                                    "potential's own).")  # fmt: skip
 
 
 def evaluate(

