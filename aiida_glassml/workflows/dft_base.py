@@ -15,6 +15,7 @@ from aiida.engine import ExitCode, ProcessHandlerReport, process_handler
 from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from aiida_glassml.labeling import cp2k as cp2k_labeling
+from aiida_glassml.workflows.lammps_base import INVALID_ACCOUNT_MESSAGE, invalid_account_exit_code
 
 Cp2kCalculation = CalculationFactory('cp2k')
 Cp2kBaseWorkChain = WorkflowFactory('cp2k.base')
@@ -38,6 +39,7 @@ class LabelCp2kBaseWorkChain(Cp2kBaseWorkChain):
         # 3xx: terminal (401 is BaseRestartWorkChain's ERROR_MAXIMUM_ITERATIONS_EXCEEDED; 300/310 are aiida-cp2k's).
         spec.exit_code(320, 'ERROR_SCF_NOT_CONVERGED_AFTER_ROBUST_SETTINGS',
                        message='The SCF did not converge even with diagonalisation, smearing and reduced mixing.')  # fmt: skip
+        spec.exit_code(330, 'ERROR_SCHEDULER_INVALID_ACCOUNT', message=INVALID_ACCOUNT_MESSAGE)
 
     def _restart_from(self, calc, parameters: dict, stdout: str) -> None:
         """Restart from ``calc``'s folder: its wavefunction if it wrote one, its MD state if it made MD steps."""
@@ -93,6 +95,13 @@ class LabelCp2kBaseWorkChain(Cp2kBaseWorkChain):
         self._restart_from(calc, self.ctx.inputs.parameters.get_dict(), stdout)
         self.report(f'{calc.process_label}<{calc.pk}>: output incomplete; keeping its frames and continuing.')
         return ProcessHandlerReport(True)
+
+    @process_handler(priority=490, exit_codes=[Cp2kCalculation.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT])
+    def handle_invalid_account(self, calc):
+        """sbatch refused the account: a rerun would be refused too."""
+        exit_code = invalid_account_exit_code(self.exit_codes, calc)
+        self.report(f'{calc.process_label}<{calc.pk}>: {exit_code.message}')
+        return ProcessHandlerReport(True, exit_code)
 
 
 class LabelPwBaseWorkChain(PwBaseWorkChain):

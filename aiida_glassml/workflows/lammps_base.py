@@ -16,12 +16,24 @@ LammpsMDCalculation = CalculationFactory('glassml.lammps_md')
 MIN_TIMESTEP_PS = 0.000125
 #: largest ``neigh_modify one`` a neighbour-overflow restart may go up to (16 × LAMMPS's default 2000)
 MAX_NEIGH_ONE = 32000
+#: sbatch's "Invalid account or account/partition combination specified" (aiida: exit 131), said in one line
+INVALID_ACCOUNT_MESSAGE = ('the scheduler refused the job: account {account} does not exist or may not use '
+                           'partition {queue}; set the `account` option to one of yours (Slurm: `sacctmgr show assoc '
+                           'user=$USER`).')
+
+
+def invalid_account_exit_code(exit_codes, calculation):
+    """The work chain's ERROR_SCHEDULER_INVALID_ACCOUNT naming the account and partition ``calculation`` asked for."""
+    return exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT.format(
+        account=repr(calculation.get_option('account')), queue=repr(calculation.get_option('queue_name') or 'default'))
 
 
 class LammpsMDBaseWorkChain(BaseRestartWorkChain):
     """Restart LAMMPS MD with a halved timestep after lost atoms or out-of-range atoms, and with doubled
     neighbour-list limits (settings ``neigh_one``/``neigh_page``, LAMMPS ``neigh_modify one/page``) after a
-    neighbour-list overflow. A gamma halt is passed through with its outputs (exit 350)."""
+    neighbour-list overflow. A gamma halt is passed through with its outputs (exit 350), and so is a run the
+    scheduler stopped at its walltime (exit 360: the input writes no restart files, and a rerun with the same walltime
+    would stop at the same place)."""
 
     _process_class = LammpsMDCalculation
 
@@ -44,6 +56,11 @@ class LammpsMDBaseWorkChain(BaseRestartWorkChain):
         spec.exit_code(311, 'ERROR_NEIGHBOR_LIST_TOO_LARGE',
                        message='the neighbour list still overflowed with neigh_modify one {one}; the structure is '
                                'probably collapsing (check the potential and the starting density).')
+        spec.exit_code(360, 'ERROR_OUT_OF_WALLTIME',
+                       message='the scheduler stopped the MD at its walltime of {seconds} s after {steps} of {total} '
+                               'steps (outputs so far attached): raise `max_wallclock_seconds` or shorten the '
+                               'protocol.')
+        spec.exit_code(361, 'ERROR_SCHEDULER_INVALID_ACCOUNT', message=INVALID_ACCOUNT_MESSAGE)
 
     def setup(self):
         super().setup()
@@ -96,6 +113,29 @@ class LammpsMDBaseWorkChain(BaseRestartWorkChain):
         self.report(f'{calculation.process_label}<{calculation.pk}> halted on gamma: '
                     f'{calculation.outputs.results.get("message")}')
         return ProcessHandlerReport(True, self.exit_codes.ERROR_GAMMA_HALT)
+
+    @process_handler(priority=390, exit_codes=[
+        LammpsMDCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,  # pylint: disable=no-member
+    ])  # fmt: skip
+    def handle_out_of_walltime(self, calculation):
+        """Stopped by the scheduler at its walltime: attach what the run wrote (thermo, frames up to the stop) and
+        exit 360 naming the walltime and the steps done."""
+        self.out_many(self.exposed_outputs(calculation, LammpsMDCalculation))
+        results = calculation.outputs.results.get_dict() if 'results' in calculation.outputs else {}
+        exit_code = self.exit_codes.ERROR_OUT_OF_WALLTIME.format(
+            seconds=calculation.get_option('max_wallclock_seconds'), steps=results.get('n_steps', '?'),
+            total=results.get('n_steps_requested', '?'))
+        self.report(f'{calculation.process_label}<{calculation.pk}>: {exit_code.message}')
+        return ProcessHandlerReport(True, exit_code)
+
+    @process_handler(priority=380, exit_codes=[
+        LammpsMDCalculation.exit_codes.ERROR_SCHEDULER_INVALID_ACCOUNT,  # pylint: disable=no-member
+    ])  # fmt: skip
+    def handle_invalid_account(self, calculation):
+        """sbatch refused the account: a rerun would be refused too."""
+        exit_code = invalid_account_exit_code(self.exit_codes, calculation)
+        self.report(f'{calculation.process_label}<{calculation.pk}>: {exit_code.message}')
+        return ProcessHandlerReport(True, exit_code)
 
 
 __all__ = ('LammpsMDBaseWorkChain',)
