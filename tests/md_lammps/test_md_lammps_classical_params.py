@@ -21,7 +21,7 @@ import pytest
 from aiida_glassml.md import lammps as render
 from aiida_glassml.md import potentials
 
-from .test_md_classical_potentials import MASSES, napo3_cell
+from .test_md_classical_potentials import write_napo3_inputs
 
 BOLTZMANN_EV = 8.617333262e-5
 EV_PER_A3_TO_BAR = 1.602176634e6
@@ -64,15 +64,7 @@ def test_bmp_p_p_repulsion_is_the_bertani_value_and_on_by_default():
 def _napo3_npt_melt(folder, potential, steps: int = 2000, temperature: float = 3000.0) -> np.ndarray:
     """100-atom NaPO3 at 2.5 g/cm3: minimise, then NPT at ``temperature`` and 0 bar; thermo rows (step, T, rho)."""
     folder.mkdir()
-    symbols, cell, positions = napo3_cell()
-    kinds = [('Na', 'Na'), ('P', 'P'), ('O', 'O')]
-    block, _ = render.classical_block(potential, kinds)
-    type_of = {'Na': 1, 'P': 2, 'O': 3}
-    (folder / render.FILENAME_DATA).write_text(render.write_data_file(
-        cell, positions, [type_of[s] for s in symbols], [MASSES[s] for s, _ in kinds], block.atom_style,
-        [s for s, _ in kinds]))  # fmt: skip
-    for name, content in block.files.items():
-        (folder / name).write_text(content)
+    block = write_napo3_inputs(folder, potential)
     log = _run(folder, [
         'units metal', f'atom_style {block.atom_style}', 'boundary p p p', f'read_data {render.FILENAME_DATA}',
         *block.charge_lines, *block.lines, 'neighbor 2.0 bin', 'neigh_modify every 1 delay 0 check yes',
