@@ -315,11 +315,12 @@ def main(argv: t.Sequence[str] | None = None) -> int:
                    first_step=int(spec['first_step']), wall_time_s=time.perf_counter() - start,
                    peak_memory_mib=peak_memory_mib(), n_atoms=int(traj.n_atoms))  # fmt: skip
     np.savez(folder / FILES['arrays'], **out['arrays'])
-    (folder / FILES['results']).write_text(json.dumps(results, default=_json_default, indent=1))
+    (folder / FILES['results']).write_text(json.dumps(results, default=json_default, indent=1))
     return 0
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps`` default for numpy scalars, arrays and tuples (the analysis jobs' results files)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -17,7 +17,9 @@ from aiida.orm import ArrayData, Dict, SinglefileData, StructureData, Trajectory
 from aiida_glassml.analysis import AnalysisInputError, require_periodic
 from aiida_glassml.analysis import dynamics as dyn
 from aiida_glassml.analysis import figures_dynamics as figures
-from aiida_glassml.analysis.dynamics_summary import _widths, fill_dynamics_parameters, run_dynamics_analysis
+from aiida_glassml.analysis import jobs
+from aiida_glassml.analysis.dynamics_summary import fill_dynamics_parameters
+from aiida_glassml.parsers.analysis import output_nodes
 
 STRUCTURE_EXTRA_PARAMETERS = ('cutoffs', 'formers', 'anions', 'triplets', 'max_ring_size', 'ring_species')
 
@@ -47,38 +49,6 @@ def trajectory_node_from(traj: dyn.Trajectory) -> TrajectoryData:
     return node
 
 
-#: frames copied per read when streaming a stored positions array into float32
-_STREAM_FRAMES = 64
-
-
-def _stream_array(node: TrajectoryData, name: str, dtype, memmap_dir: str | None = None) -> np.ndarray:
-    """Array ``name`` of ``node`` as ``dtype``, read from the repository ``.npy`` in blocks of frames: no full-size
-    copy in the stored dtype (float64 positions would be twice the float32 result) and nothing left in the node's
-    array cache. With ``memmap_dir`` the result is an ``np.memmap`` there."""
-    with node.base.repository.open(f'{name}.npy', mode='rb') as handle:
-        version = np.lib.format.read_magic(handle)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran_order, stored = read_header(handle)
-        if fortran_order or stored.hasobject or not shape:
-            return np.asarray(node.get_array(name), dtype=dtype)
-        if memmap_dir is None:
-            out = np.empty(shape, dtype=dtype)
-        else:
-            import pathlib
-
-            out = np.memmap(pathlib.Path(memmap_dir) / f'{name}.{np.dtype(dtype).name}', dtype=dtype, mode='w+',
-                            shape=shape)  # fmt: skip
-        per_frame = int(np.prod(shape[1:], dtype=np.int64))
-        for start in range(0, shape[0], _STREAM_FRAMES):
-            stop = min(start + _STREAM_FRAMES, shape[0])
-            count = (stop - start) * per_frame
-            block = np.frombuffer(handle.read(count * stored.itemsize), dtype=stored, count=count)
-            out[start:stop] = block.reshape((stop - start, *shape[1:]))
-    if memmap_dir is not None:
-        out.flush()
-    return out
-
-
 def trajectory_from_node(node: TrajectoryData, timestep_ps: float | None = None, memmap: bool | None = None,
                          memmap_threshold_bytes: int = dyn.MEMMAP_THRESHOLD_BYTES) -> dyn.Trajectory:  # fmt: skip
     """A float32 :class:`~aiida_glassml.analysis.dynamics.Trajectory` of a TrajectoryData.
@@ -87,42 +57,13 @@ def trajectory_from_node(node: TrajectoryData, timestep_ps: float | None = None,
     repository into float32 (int32), never held as float64. ``memmap``: put them in ``np.memmap`` files in a
     temporary folder (removed with the Trajectory); ``None`` does so when the float32 positions exceed
     ``memmap_threshold_bytes``. The ``wrapped`` attribute (default True) says whether positions need unwrapping.
-    Times come from the node's ``times`` array (ps) or, failing that, from ``timestep_ps`` per stored frame."""
-    arrays = node.get_arraynames()
-    if 'times' in arrays:
-        times = node.get_times()
-    elif timestep_ps is not None:
-        times = np.arange(node.numsteps) * float(timestep_ps)
-    else:
-        raise AnalysisInputError(
-            f'TrajectoryData<{node.pk}> has no times array; give parameters["timestep_ps"] (ps between frames).'
-        )
-    cells = node.get_cells() if 'cells' in arrays else None
-    cell = None
-    if cells is not None:
-        cell = cells[0] if np.allclose(cells, cells[0]) else cells
-    pbc = node.base.attributes.get('pbc', [True, True, True])
-    if pbc is not None and not all(pbc):
-        cell = None
-    shape = node.get_shape('positions')
-    if memmap is None:
-        memmap = int(np.prod(shape, dtype=np.int64)) * 4 > memmap_threshold_bytes
-    folder = None
-    if memmap:
-        import tempfile
-
-        folder = tempfile.mkdtemp(prefix='glassml-trajectory-')
-    try:
-        positions = _stream_array(node, 'positions', np.float32, folder)
-        images = _stream_array(node, 'images', np.int32, folder) if 'images' in arrays else None
-        traj = dyn.Trajectory(
-            positions=positions, symbols=np.array(node.symbols), times=times, cell=cell, images=images,
-            wrapped=bool(node.base.attributes.get('wrapped', True)),
-        )  # fmt: skip
-    except BaseException:
-        dyn.remove_scratch_folder(folder)
-        raise
-    return dyn.tie_scratch_folder(traj, folder)
+    Times come from the node's ``times`` array (ps) or, failing that, from ``timestep_ps`` per stored frame.
+    The same reader (:func:`aiida_glassml.analysis.jobs.read_trajectory`) runs in the analysis job."""
+    return jobs.read_trajectory(
+        lambda name: node.base.repository.open(f'{name}.npy', mode='rb'), node.get_arraynames(), node.symbols,
+        node.base.attributes.get('pbc', [True, True, True]), bool(node.base.attributes.get('wrapped', True)),
+        timestep_ps, memmap, memmap_threshold_bytes, name=f'TrajectoryData<{node.pk}>',
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ dynamics
@@ -145,33 +86,7 @@ def analyse_dynamics_calcfunction(trajectory: TrajectoryData, parameters: Dict) 
     ``mobility`` ``mobility_rdf`` (ArrayData of fast/slow partial g(r))."""
     params = parameters.get_dict()
     traj = trajectory_from_node(trajectory, params.get('timestep_ps'))
-    out = run_dynamics_analysis(traj, params)
-    arrays = out['arrays']
-    msd = XyData()
-    msd.set_x(arrays['times'], 'time', 'ps')
-    names = sorted(arrays['msd'])
-    msd.set_y([arrays['msd'][n] for n in names], [f'msd_{n}' for n in names], ['angstrom^2'] * len(names))
-    msd.base.attributes.set('fit_windows', {k: list(v) for k, v in arrays['windows'].items()})
-    van_hove = ArrayData()
-    units = {'r': 'angstrom', 'times': 'ps', 'G_s': '1/angstrom^3', 'P_s': '1/angstrom', 'g_d': 'dimensionless',
-             'r_d': 'angstrom'}  # fmt: skip
-    for key, value in arrays['van_hove'].items():
-        van_hove.set_array(key, np.asarray(value))
-    van_hove.base.attributes.set('units', {k: units[k] for k in arrays['van_hove']})
-    van_hove.base.attributes.set('species', params['van_hove_species'])
-    alpha_times, alpha = arrays['alpha2']
-    alpha2 = XyData()
-    alpha2.set_x(alpha_times, 'time', 'ps')
-    alpha2.set_y([alpha[n] for n in names], [f'alpha2_{n}' for n in names], ['dimensionless'] * len(names))
-    outputs = {'results': Dict(out['results']), 'msd': msd, 'van_hove': van_hove, 'alpha2': alpha2}
-    if 'mobility_rdf' in arrays:
-        mobility = ArrayData()
-        for key, value in arrays['mobility_rdf'].items():
-            mobility.set_array(_name(key), np.asarray(value))
-        mobility.base.attributes.set('pairs', [k for k in arrays['mobility_rdf'] if k != 'r'])
-        mobility.base.attributes.set('units', {'r': 'angstrom', 'g': 'dimensionless'})
-        outputs['mobility_rdf'] = mobility
-    return outputs
+    return output_nodes(jobs.dynamics_outputs(traj, params))
 
 
 # ------------------------------------------------------------------------------------------------ Arrhenius
@@ -273,43 +188,7 @@ def analyse_network_calcfunction(structure: StructureData, parameters: Dict) -> 
     """Bond-angle distributions and Guttman rings of a glass. Outputs ``bond_angles`` (ArrayData: ``theta`` in
     degrees, ``P_<A>_<C>_<B>`` per degree), ``rings`` (ArrayData: ``sizes``, ``centres`` Å; attributes ring-size
     distribution and cutoffs) and, with ``ring_species``, ``ring_centre_rdf`` (ArrayData: r, g, n)."""
-    from aiida_glassml.analysis import bond_angle_distribution, bond_graph, compute_rdf, default_cutoffs, guttman_rings
-
-    params = parameters.get_dict()
-    atoms = structure.get_ase()
-    half_width = 0.5 * float(np.min(_widths(atoms.cell)))
-    cutoffs = params.get('cutoffs') or default_cutoffs(compute_rdf(atoms, r_max=min(6.0, half_width)))
-    graph = bond_graph(atoms, cutoffs)
-    angles = ArrayData()
-    for triplet in params['triplets']:
-        theta, p = bond_angle_distribution(graph, triplet)
-        angles.set_array('theta', theta)
-        angles.set_array(f'P_{_name(triplet)}', p)
-    angles.base.attributes.set('triplets', list(params['triplets']))
-    angles.base.attributes.set('units', {'theta': 'degree', 'P': '1/degree'})
-    angles.base.attributes.set('cutoffs', {k: float(v) for k, v in cutoffs.items()})
-    rings = guttman_rings(
-        atoms, params.get('cutoffs'), params['formers'], params['anions'], max_size=params['max_ring_size']
-    )
-    ring_node = ArrayData()
-    ring_node.set_array('sizes', np.asarray(rings.sizes, dtype=int))
-    ring_node.set_array('centres', np.asarray(rings.centres, dtype=float).reshape(-1, 3))
-    ring_node.base.attributes.set('size_distribution', {str(k): v for k, v in rings.size_distribution().items()})
-    ring_node.base.attributes.set('cutoffs', {k: float(v) for k, v in rings.cutoffs.items()})
-    ring_node.base.attributes.set('units', {'centres': 'angstrom'})
-    outputs = {'bond_angles': angles, 'rings': ring_node}
-    if params.get('ring_species') and len(rings.centres):
-        from aiida_glassml.analysis import ring_centre_rdf
-
-        r_max = min(8.0, half_width - 1e-6)
-        r, g, n = ring_centre_rdf(atoms, rings.centres, params['ring_species'], r_max=r_max)
-        rdf = ArrayData()
-        rdf.set_array('r', r)
-        rdf.set_array('g', g)
-        rdf.set_array('n', n)
-        rdf.base.attributes.set('species', params['ring_species'])
-        outputs['ring_centre_rdf'] = rdf
-    return outputs
+    return output_nodes(jobs.network_outputs(structure.get_ase(), parameters.get_dict()))
 
 
 # ------------------------------------------------------------------------------------------------ figures

@@ -13,18 +13,10 @@ from aiida.orm import ArrayData, Dict, SinglefileData, StructureData, XyData
 from aiida_glassml.analysis import (
     DEFAULT_OXIDATION_BINS,
     AnalysisInputError,
-    analyse_structure,
-    compute_rdf,
-    neutron_structure_factor,
     oxidation_state_counts,
-    broadened_real_space,
-    partial_structure_factors,
-    q_min_for,
     r_chi,
-    real_space_functions,
     require_periodic,
     validate_oxidation_bins,
-    xray_structure_factor,
 )
 from aiida_glassml.analysis.structure import check_structure_options
 from aiida_glassml.analysis.figures_structure import (
@@ -70,59 +62,10 @@ def analyse_structure_calcfunction(structure: StructureData, parameters: Dict) -
     ``S_A_B`` against Q) and ``real_space`` (XyData against r in Å: neutron- and X-ray-weighted total ``g``,
     ``T`` = 4πρ₀r g(r) and ``G`` = 4πρ₀r [g(r) − 1] in Å⁻², and ``T_neutron_broadened`` / ``T_xray_broadened``, the
     T(r) an experiment with the same ``q_max`` (and ``lorch``) would measure, for R_χ against experimental T(r))."""
-    params = parameters.get_dict()
-    atoms = structure.get_ase()
-    rdf = compute_rdf(atoms, r_max=params.get('r_max'), dr=params['dr'])
-    results = analyse_structure(atoms, params.get('cutoffs'), params['formers'], params['anions'])
-    rdf_node = ArrayData()
-    rdf_node.set_array('r', rdf.r)
-    units = {'r': 'angstrom'}
-    for a, b in rdf.pairs:
-        key = f'{a}-{b}'
-        rdf_node.set_array(f'g_{_array_name(key)}', rdf.g(a, b))
-        rdf_node.set_array(f'n_{_array_name(key)}', rdf.running_coordination(a, b))
-        rdf_node.set_array(f'n_{_array_name(f"{b}-{a}")}', rdf.running_coordination(b, a))
-        units[f'g_{_array_name(key)}'] = 'dimensionless'
-    rdf_node.base.attributes.set('units', units)
-    rdf_node.base.attributes.set('pairs', [f'{a}-{b}' for a, b in rdf.pairs])
-    rdf_node.base.attributes.set('cutoffs', results['cutoffs'])
-    q = np.arange(0.3, params['q_max'] + 1e-9, 0.02)
-    _, s_neutron = neutron_structure_factor(rdf, q, lorch=params['lorch'])
-    _, s_xray = xray_structure_factor(rdf, q, lorch=params['lorch'])
-    sq = XyData()
-    sq.set_x(q, 'Q', '1/angstrom')
-    sq.set_y([s_neutron, s_xray], ['S_neutron', 'S_xray'], ['dimensionless', 'dimensionless'])
-    sq.base.attributes.set('lorch', bool(params['lorch']))
-    # below 2π/r_max the transform of g(r) cut at r_max holds only truncation ripples; figures start there
-    q_min = q_min_for(rdf.edges[-1])
-    sq.base.attributes.set('r_max', float(rdf.edges[-1]))
-    sq.base.attributes.set('q_min', q_min)
-    _, partials = partial_structure_factors(rdf, q, lorch=params['lorch'])
-    partial_node = XyData()
-    partial_node.set_x(q, 'Q', '1/angstrom')
-    keys = sorted(partials)
-    partial_node.set_y([partials[k] for k in keys], [f'S_{_array_name(k)}' for k in keys], ['dimensionless'] * len(keys))
-    partial_node.base.attributes.set('pairs', keys)
-    partial_node.base.attributes.set('lorch', bool(params['lorch']))
-    partial_node.base.attributes.set('q_min', q_min)
-    names, values, units = [], [], []
-    for weighting in ('neutron', 'xray'):
-        functions = real_space_functions(rdf, weighting)
-        for key, unit in (('g', 'dimensionless'), ('T', '1/angstrom^2'), ('G', '1/angstrom^2')):
-            names.append(f'{key}_{weighting}')
-            values.append(functions[key])
-            units.append(unit)
-    for weighting in ('neutron', 'xray'):  # what an experiment measures: S(Q) transformed back up to q_max only
-        names.append(f'T_{weighting}_broadened')
-        values.append(broadened_real_space(rdf, params['q_max'], weighting, lorch=params['lorch'])['T'])
-        units.append('1/angstrom^2')
-    real_space = XyData()
-    real_space.set_x(rdf.r, 'r', 'angstrom')
-    real_space.set_y(values, names, units)
-    real_space.base.attributes.set('number_density', rdf.number_density)
-    real_space.base.attributes.set('broadening', {'q_max': float(params['q_max']), 'lorch': bool(params['lorch'])})
-    return {'results': Dict(results), 'rdf': rdf_node, 'structure_factor': sq,
-            'partial_structure_factors': partial_node, 'real_space': real_space}  # fmt: skip
+    from aiida_glassml.analysis.jobs import structure_outputs
+    from aiida_glassml.parsers.analysis import output_nodes
+
+    return output_nodes(structure_outputs(structure.get_ase(), parameters.get_dict()))
 
 
 @calcfunction

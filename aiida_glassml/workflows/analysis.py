@@ -8,9 +8,12 @@ trajectories at a series of temperatures, with figures.
   Arrhenius fit of D. Replicas at one temperature are analysed each on its own.
 * ``training_set`` (TrainingSetData with magnetic moments): oxidation states per frame from moment bins.
 
-Every figure is a SinglefileData made by a calcfunction from the stored data behind it, so provenance leads from
-each PNG back to the input structure or trajectory. All inputs are checked by the spec validator, before anything
-is stored.
+The heavy steps (structure, network, each trajectory) run in parallel as ``AnalysisCalculation`` jobs on the venv
+python (``code``, default ``glassml-python@localhost``), so a daemon crash during one leaves nothing half-done: the
+job runs on and the restarted daemon collects it. Light bookkeeping stays in calcfunctions: every figure is a
+SinglefileData made from the stored data behind it, so provenance leads from each PNG back to the input structure or
+trajectory; R_χ, the Arrhenius fit and the oxidation states are small sums. All inputs are checked by the spec
+validator, before anything is stored.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aiida import orm
 from aiida.engine import WorkChain, if_
 
 from aiida_glassml.analysis import AnalysisInputError
+from aiida_glassml.calculations.analysis import TASK_INPUT, TASK_OUTPUTS, AnalysisCalculation
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.protocols import ProtocolMixin
 
@@ -80,7 +84,28 @@ def _validate_inputs(inputs, _):
                     return f't_min = {extra["t_min"]} K leaves fewer than two temperatures above it ({values} K).'
     except AnalysisInputError as exc:
         return str(exc)
+    if (structure is not None or trajectories) and 'code' not in inputs:
+        try:
+            default_code()
+        except ValueError as exc:
+            return str(exc)
     return None
+
+
+#: the python code the analysis jobs run on when no `code` is given
+DEFAULT_CODE = 'glassml-python@localhost'
+
+
+def default_code() -> orm.AbstractCode:
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    try:
+        return orm.load_code(DEFAULT_CODE)
+    except (NotExistent, MultipleObjectsError) as exc:
+        raise ValueError(
+            f'no `code` given and {DEFAULT_CODE} is not registered ({type(exc).__name__}); run `aiida-glassml setup`, '
+            'or give `code` (the python of this venv as an InstalledCode).'
+        ) from None
 
 
 def _dict(node) -> dict:
@@ -120,9 +145,15 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
                    help='DFT frames with per-atom magnetic moments, for oxidation states.')
         spec.input('oxidation_parameters', valid_type=orm.Dict, required=False,
                    help='Oxidation-state options: element, bins [[lower, upper, state], ...] (|m| in μB).')
+        spec.input('code', valid_type=orm.AbstractCode, required=False,
+                   help=f'The venv python the analysis jobs run on (AnalysisCalculation); default {DEFAULT_CODE}.')
+        spec.input('options', valid_type=orm.Dict, required=False,
+                   help='`metadata.options` of the analysis jobs (resources, max_wallclock_seconds, ...).')
         spec.inputs.validator = _validate_inputs
         spec.outline(
             cls.setup,
+            cls.run_jobs,
+            cls.inspect_jobs,
             if_(cls.has_structure)(cls.analyse_structure, cls.analyse_network),
             if_(cls.has_trajectories)(cls.analyse_dynamics, if_(cls.has_temperature_series)(cls.fit_arrhenius)),
             if_(cls.has_training_set)(cls.assign_oxidation_states),
@@ -132,6 +163,10 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
         spec.output_namespace('dynamics', dynamic=True, help='Per trajectory label: results, arrays and figures.')
         spec.output_namespace('arrhenius', dynamic=True, help='Arrhenius fit, its data and figure.')
         spec.output_namespace('oxidation', dynamic=True, help='Oxidation states per frame of the training set.')
+        spec.exit_code(
+            310, 'ERROR_ANALYSIS_JOB_FAILED',
+            message='analysis job(s) failed, so no results for them: {details}',
+        )  # fmt: skip
         spec.exit_code(
             320, 'ERROR_NO_ARRHENIUS_FIT',
             message='no species was diffusive at two or more temperatures, so no Arrhenius fit: {reason}',
@@ -143,13 +178,19 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
 
     @classmethod
     def get_builder_from_protocol(cls, structure=None, trajectories=None, temperatures=None, protocol=None,
-                                  overrides=None, experimental=None, training_set=None, **_):  # fmt: skip
+                                  overrides=None, experimental=None, training_set=None, code=None,
+                                  options: dict | None = None, **_):  # fmt: skip
         """A builder from a protocol of ``analysis.yaml``. ``trajectories``: {label: TrajectoryData};
         ``temperatures``: {label: K} for the same labels; ``experimental``: XyData for R_chi against ``structure``;
-        ``training_set``: TrainingSetData with magnetic moments, for oxidation states. Parts without their input are
-        left out; the Arrhenius parameters only with two or more distinct temperatures."""
+        ``training_set``: TrainingSetData with magnetic moments, for oxidation states; ``code``: the venv python
+        of the analysis jobs (default ``glassml-python@localhost``), ``options`` their ``metadata.options``. Parts
+        without their input are left out; the Arrhenius parameters only with two or more distinct temperatures."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
+        if code is not None:
+            builder.code = code
+        if options:
+            builder.options = orm.Dict(dict(options))
         if experimental is not None:
             builder.experimental = experimental
         if training_set is not None:
@@ -181,11 +222,62 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
     def has_training_set(self):
         return 'training_set' in self.inputs
 
+    def _job(self, key: str, task: str, node, parameters: dict):
+        """Submit one AnalysisCalculation; ``key`` is its context key and call link label."""
+        metadata = {'call_link_label': key, 'options': _dict(self.inputs.get('options'))}
+        inputs = {'code': self.inputs.code if 'code' in self.inputs else default_code(), 'task': orm.Str(task),
+                  TASK_INPUT[task]: node, 'parameters': orm.Dict(parameters), 'metadata': metadata}  # fmt: skip
+        self.to_context(**{key: self.submit(AnalysisCalculation, **inputs)})
+
+    def run_jobs(self):
+        """The heavy steps, all at once, each a job that survives a daemon crash."""
+        from aiida_glassml.calcfunctions import analysis as cf
+        from aiida_glassml.calcfunctions.analysis_structure import validate_structure_parameters
+
+        self.ctx.jobs = []
+        if self.has_structure():
+            structure = self.inputs.structure
+            self.report(f'analysing structure {structure.get_formula()}: g(r), S(Q), partial S(Q), T(r)/G(r)')
+            self._job('structure_job', 'structure', structure,
+                      validate_structure_parameters(structure, _dict(self.inputs.get('structure_parameters'))))
+            parameters = cf.validate_structure_extra_parameters(structure, _dict(self.inputs.get('network_parameters')))
+            self.report(f'bond angles {parameters["triplets"]} and rings of formers {parameters["formers"]}')
+            self._job('network_job', 'network', structure, parameters)
+            self.ctx.jobs += ['structure_job', 'network_job']
+        if self.has_trajectories():
+            shared = _dict(self.inputs.get('dynamics_parameters'))
+            labels = sorted(self.inputs.trajectories, key=lambda k: float(self.inputs.temperatures[k].value))
+            for number, label in enumerate(labels, 1):
+                node = self.inputs.trajectories[label]
+                temperature = float(self.inputs.temperatures[label].value)
+                self.report(f'[{number}/{len(labels)}] dynamics of {label} ({temperature:g} K, {node.numsteps} frames)')
+                # filled by the job on the trajectory it reads: no second pass over the positions here
+                self._job(f'dynamics_job_{label}', 'dynamics', node, {**shared, 'temperature': temperature})
+                self.ctx.jobs.append(f'dynamics_job_{label}')
+
+    def inspect_jobs(self):
+        failed = [key for key in self.ctx.jobs if not self.ctx[key].is_finished_ok]
+        if failed:
+            details = '; '.join(f'{key.removesuffix("_job").replace("_job_", " ")} ({self.ctx[key].process_label}'
+                                f'<{self.ctx[key].pk}>) exit {self.ctx[key].exit_status}: {self.ctx[key].exit_message}'
+                                for key in failed)  # fmt: skip
+            self.report(f'analysis job(s) failed: {details}')
+            return self.exit_codes.ERROR_ANALYSIS_JOB_FAILED.format(details=details)
+        return None
+
+    def _job_outputs(self, key: str, task: str) -> dict:
+        node = self.ctx[key]
+        return {name: node.outputs[name] for name in TASK_OUTPUTS[task] if name in node.outputs}
+
     def analyse_structure(self):
         from aiida_glassml.calcfunctions import analysis_structure as cfs
 
-        self.report(f'analysing structure {self.inputs.structure.get_formula()}: g(r), S(Q), partial S(Q), T(r)/G(r)')
-        outputs = cfs.run_structure_analysis(self.inputs.structure, _dict(self.inputs.get('structure_parameters')))
+        outputs = self._job_outputs('structure_job', 'structure')
+        outputs['rdf_figure'] = cfs.plot_rdf(outputs['rdf'])
+        outputs['structure_factor_figure'] = cfs.plot_structure_factor(outputs['structure_factor'])
+        outputs['partial_structure_factors_figure'] = cfs.plot_partial_structure_factors(
+            outputs['partial_structure_factors'])
+        outputs['real_space_figure'] = cfs.plot_real_space(outputs['real_space'])
         for key, node in outputs.items():
             self.out(f'structure.{key}', node)
         if 'experimental' in self.inputs:
@@ -203,10 +295,7 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
     def analyse_network(self):
         from aiida_glassml.calcfunctions import analysis as cf
 
-        given = _dict(self.inputs.get('network_parameters'))
-        parameters = cf.validate_structure_extra_parameters(self.inputs.structure, given)
-        self.report(f'bond angles {parameters["triplets"]} and rings of formers {parameters["formers"]}')
-        outputs = dict(cf.analyse_network_calcfunction(self.inputs.structure, orm.Dict(parameters)))
+        outputs = self._job_outputs('network_job', 'network')
         outputs['bond_angles_figure'] = cf.plot_bond_angles(outputs['bond_angles'])
         outputs['ring_sizes_figure'] = cf.plot_ring_sizes(outputs['rings'])
         for key, node in outputs.items():
@@ -215,14 +304,9 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
     def analyse_dynamics(self):
         from aiida_glassml.calcfunctions import analysis as cf
 
-        shared = _dict(self.inputs.get('dynamics_parameters'))
         labels = sorted(self.inputs.trajectories, key=lambda k: float(self.inputs.temperatures[k].value))
-        for number, label in enumerate(labels, 1):
-            node = self.inputs.trajectories[label]
-            temperature = float(self.inputs.temperatures[label].value)
-            parameters = cf.validate_dynamics_parameters(node, {**shared, 'temperature': temperature})
-            self.report(f'[{number}/{len(labels)}] dynamics of {label} ({temperature:g} K, {node.numsteps} frames)')
-            outputs = dict(cf.analyse_dynamics_calcfunction(node, orm.Dict(parameters)))
+        for label in labels:
+            outputs = self._job_outputs(f'dynamics_job_{label}', 'dynamics')
             outputs['msd_figure'] = cf.plot_msd(outputs['msd'])
             outputs['van_hove_figure'] = cf.plot_van_hove(outputs['van_hove'])
             outputs['alpha2_figure'] = cf.plot_alpha2(outputs['alpha2'])

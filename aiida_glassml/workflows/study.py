@@ -206,7 +206,8 @@ class StudyPlanner:
 
         section = self.data['analysis']
         return self._call(('analysis',), GlassAnalysisWorkChain.get_builder_from_protocol, structure=structure,
-                          protocol=_protocol(section), overrides=_overrides(section), experimental=experimental)  # fmt: skip
+                          protocol=_protocol(section), overrides=_overrides(section), experimental=experimental,
+                          code=self.code('python'))  # fmt: skip
 
     def elastic(self, structures: dict, potential=None, calculator=None, engine=None):
         from aiida_glassml.workflows.elastic import ElasticWorkChain

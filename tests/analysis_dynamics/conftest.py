@@ -39,3 +39,32 @@ def make_glass_trajectory(glass_atoms):
         )  # fmt: skip
 
     return factory
+
+
+def register_python_code(workdir):
+    """``glassml-python@localhost`` (this venv's python, as ``aiida-glassml setup`` registers it): the code
+    GlassAnalysisWorkChain's analysis jobs run on when none is given. Polled without delay, for fast tests."""
+    import sys
+
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        computer = orm.load_computer('localhost')
+    except NotExistent:
+        computer = orm.Computer(label='localhost', hostname='localhost', transport_type='core.local',
+                                scheduler_type='core.direct', workdir=str(workdir)).store()  # fmt: skip
+    if not computer.is_configured:
+        computer.configure(safe_interval=0.0)
+    computer.set_minimum_job_poll_interval(0.0)
+    try:
+        return orm.load_code('glassml-python@localhost')
+    except NotExistent:
+        return orm.InstalledCode(computer=computer, filepath_executable=sys.executable, label='glassml-python',
+                                 default_calc_job_plugin='glassml.analysis',
+                                 prepend_text='export OMP_NUM_THREADS=1').store()  # fmt: skip
+
+
+@pytest.fixture(scope='module')
+def python_code(aiida_profile, tmp_path_factory):
+    return register_python_code(tmp_path_factory.mktemp('analysis_work'))

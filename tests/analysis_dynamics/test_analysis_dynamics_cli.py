@@ -122,7 +122,7 @@ def test_bad_input_gives_one_line_errors(tmp_path, make_glass_trajectory, dumps)
         assert 'Traceback' not in result.output
 
 
-def test_store_runs_the_workchain_with_provenance(aiida_profile, dumps):
+def test_store_runs_the_workchain_with_provenance(aiida_profile, python_code, dumps):
     from aiida.orm import Node, QueryBuilder, load_node
 
     args = ['analyse', 'trajectory', str(dumps[700.0]), str(dumps[1000.0]), '--timestep-ps', '0.1', '-T', '700', '-T',

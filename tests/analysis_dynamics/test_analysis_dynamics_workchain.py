@@ -58,7 +58,7 @@ def experimental_sq(glass_atoms):
 
 
 @pytest.fixture(scope='module')
-def finished(aiida_profile, glass_atoms, trajectory_nodes, experimental_sq):
+def finished(aiida_profile, python_code, glass_atoms, trajectory_nodes, experimental_sq):
     from aiida.engine import run_get_node
     from aiida.orm import Dict, Float, StructureData
 
@@ -218,7 +218,7 @@ def test_bad_input_is_rejected_before_anything_is_stored(aiida_profile, make_gla
     assert node_count() == before
 
 
-def test_replicas_at_one_temperature_run_without_an_arrhenius_fit(aiida_profile, make_glass_trajectory):
+def test_replicas_at_one_temperature_run_without_an_arrhenius_fit(aiida_profile, python_code, make_glass_trajectory):
     from aiida.engine import run_get_node
     from aiida.orm import Float
 
