@@ -200,3 +200,17 @@ def nafepo4_potcar_family(aiida_profile, tmp_path_factory):
         (folder / name / 'POTCAR').write_text(renamed)
     PotcarData.upload_potcar_family(str(folder), 'glassml-test-nafepo4', 'dummy POTCARs', stop_if_existing=False)
     return 'glassml-test-nafepo4'
+
+
+# The longest test files, started first: with pytest-xdist's `--dist loadfile` a long file collected last would run
+# alone on one worker at the end while the other idles.
+LONGEST_FIRST = ('study/test_study_demo.py', 'active_learning/test_active_learning_daemon.py',
+                 'diffusion/test_diffusion_daemon.py', 'slurm/test_slurm.py', 'active_learning/test_active_learning_cp2k.py')  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order inside each file and among the rest is kept

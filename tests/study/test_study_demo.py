@@ -14,6 +14,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / '.venv' / 'bin'
+# `make demo` takes ~14 min alone on 2 cores, more beside another pytest worker; the module fixture's time counts
+# against the first test
+pytestmark = pytest.mark.timeout(2400)
 
 
 def _run(args, env, timeout=600):

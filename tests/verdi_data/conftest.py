@@ -31,7 +31,9 @@ def stored_training_set(aiida_profile, reference_test_set_path):
 def stored_ace_potential(aiida_profile, reference_potential_yaml, reference_potential_yace):
     from aiida_glassml.data import AcePotentialData
 
-    node = AcePotentialData.get_or_create(reference_potential_yaml, yace=reference_potential_yace)
+    # a node of its own: get_or_create could return one that an earlier test on this worker stored from the yaml
+    # alone, whose .yace pace_yaml2yace wrote (equal to ~1e-12, not byte for byte)
+    node = AcePotentialData(yaml=reference_potential_yaml.read_bytes(), yace=reference_potential_yace).store()
     node.label = 'nafepo4-ace'
     return node
 
