@@ -90,7 +90,10 @@ def test_ace_potential_export_reimports_identically(run_verdi, stored_ace_potent
     assert output.with_suffix('.yace').read_bytes() == reference_potential_yace.read_bytes()
     assert not output.with_suffix('.asi').exists()  # this potential has no active set
     # same content: the importer finds the stored node by hash instead of making a new one
-    assert AcePotentialData.get_or_create(output, yace=output.with_suffix('.yace')).pk == stored_ace_potential.pk
+    reused = AcePotentialData.get_or_create(output, yace=output.with_suffix('.yace'))
+    assert reused.is_stored and reused.base.attributes.get('sha256_yaml') == \
+        stored_ace_potential.base.attributes.get('sha256_yaml')
+    assert reused.pk == AcePotentialData.find_stored(reference_potential_yaml.read_bytes()).pk  # the first such node
 
     refused = run_verdi('data', 'glassml.ace_potential', 'export', stored_ace_potential.pk, output)
     assert refused.exit_code == 1
