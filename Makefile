@@ -46,10 +46,11 @@ install-tf: $(TF_STAMP)
 profile: install
 	$(BIN)/aiida-glassml setup --storage sqlite --broker zeromq
 
-# Two pytest workers (pytest-xdist), a test file per worker at a time: the real codes run single-threaded.
+# Two pytest workers (pytest-xdist), a test file per worker at a time: the real codes run single-threaded. Files go
+# out in collection order (tests/conftest.py puts the longest first), not xdist's default of most tests first.
 PYTEST_WORKERS ?= 2
 test: install-tf profile
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The demo study (workflows/demo.yaml) through this profile's daemon: progress while it runs, then the summary table,
 # the figures and an archive in $(DEMO_OUTPUT)/.
