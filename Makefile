@@ -19,8 +19,14 @@ STAMP := $(VENV)/.glassml-installed
 TF_VENV ?= .venv-tf
 TF_STAMP := $(TF_VENV)/.glassml-tf-installed
 TF_PINS := python-ace==0.4.0rc1 tensorpotential==0.6.2.1 'numpy<2.4'
+# mace-torch in a venv of its own: it pins e3nn 0.4.4, sevenn in $(VENV) needs e3nn >= 0.5. `aiida-glassml setup`
+# registers its mace_run_train as mace-train@localhost and its python as mace-python@localhost. The job scripts that
+# run there (ASE MD, MACE evaluation) need this package without its AiiDA dependencies: `-e . --no-deps`.
+MACE_VENV ?= .venv-mace
+MACE_STAMP := $(MACE_VENV)/.glassml-mace-installed
+MACE_PINS := torch==2.13.0 mace-torch==0.3.16 'ase~=3.29.0' scipy pyyaml
 
-.PHONY: install install-tf profile test demo docs benchmarks clean-profile
+.PHONY: install install-tf install-mace profile test demo docs benchmarks clean-profile
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +48,20 @@ $(TF_STAMP):
 
 install-tf: $(TF_STAMP)
 
+$(MACE_STAMP): pyproject.toml
+	@echo '== install-mace: mace-torch 0.3.16 + torch 2.13 (CPU) into $(MACE_VENV), ~1.4 GB; under a minute'
+	@test -x $(MACE_VENV)/bin/python || $(PYTHON) -m venv $(MACE_VENV)
+	$(MACE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	set -o pipefail; $(MACE_VENV)/bin/python -m pip install --progress-bar off $(MACE_PINS) 2>&1 \
+		| { grep --line-buffered -vE '^( |Looking in|WARNING: Location|Requirement already)' || true; }
+	set -o pipefail; $(MACE_VENV)/bin/python -m pip install --quiet --no-deps -e . 2>&1 | { grep -E '^ERROR' || true; }
+	@$(MACE_VENV)/bin/python -c 'import importlib.metadata as m, mace.calculators, aiida_glassml.fitting.mace; \
+		print("== install-mace: mace-torch", m.version("mace-torch"), "torch", m.version("torch"), "e3nn", \
+		m.version("e3nn"), "- MACECalculator imports")' 2>&1 | grep '^=='
+	@touch $(MACE_STAMP)
+
+install-mace: $(MACE_STAMP)
+
 # Creates the embedded profile (SQLite + ZeroMQ broker) and registers the codes found on this machine.
 profile: install
 	$(BIN)/aiida-glassml setup --storage sqlite --broker zeromq
@@ -49,7 +69,7 @@ profile: install
 # Two pytest workers (pytest-xdist), a test file per worker at a time: the real codes run single-threaded. Files go
 # out in collection order (tests/conftest.py puts the longest first), not xdist's default of most tests first.
 PYTEST_WORKERS ?= 2
-test: install-tf profile
+test: install-tf install-mace profile
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The demo study (workflows/demo.yaml) through this profile's daemon: progress while it runs, then the summary table,

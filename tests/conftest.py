@@ -205,7 +205,9 @@ def nafepo4_potcar_family(aiida_profile, tmp_path_factory):
 # The longest test files, started first: with pytest-xdist's `--dist loadfile` a long file collected last would run
 # alone on one worker at the end while the other idles.
 LONGEST_FIRST = ('study/test_study_demo.py', 'active_learning/test_active_learning_daemon.py',
-                 'diffusion/test_diffusion_daemon.py', 'slurm/test_slurm.py', 'active_learning/test_active_learning_cp2k.py')  # fmt: skip
+                 'diffusion/test_diffusion_daemon.py', 'slurm/test_slurm.py', 'active_learning/test_active_learning_cp2k.py',
+                 'active_learning/test_active_learning_loop.py', 'mlip/test_mlip_mace.py',
+                 'active_learning/test_active_learning_committee.py')  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,10 +20,15 @@ def kill_daemon(client, spare_jobs: bool = False) -> int:
     survive, as on a cluster where the daemon machine dies but the jobs run on. Returns how many were killed."""
     parent = psutil.Process(client.get_daemon_pid())
     victims = [parent, *(p for p in parent.children(recursive=True) if not (spare_jobs and is_job(p)))]
+    killed = []
     for process in victims:
-        process.send_signal(signal.SIGKILL)
-    psutil.wait_procs(victims, timeout=30)
-    return len(victims)
+        try:
+            process.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:  # a short-lived child (a `ps` poll, a submission shell) ended meanwhile
+            continue
+        killed.append(process)
+    psutil.wait_procs(killed, timeout=30)
+    return len(killed)
 
 
 def stop_daemon(client, attempts: int = 3) -> None:
@@ -37,10 +42,16 @@ def stop_daemon(client, attempts: int = 3) -> None:
 
 
 def restart_after_crash(client, profile_name: str, node):
-    """What a user does after the daemon died: ``verdi process repair`` with the daemon stopped (it re-sends the
-    broker task of any active process that lost it), then start the daemon again. ``repair --force`` ends every other
-    database connection of the profile, so this process gives up its own first and reconnects on next use. Returns
-    ``node`` loaded again through the new connection."""
+    """What a user does after the daemon died (docs/profiles.md): ``verdi daemon stop``, ``aiida-glassml maintenance
+    clear-broker``, ``verdi process repair`` (it re-sends the broker task of any active process that lost it), then
+    start the daemon again.
+
+    Each step matters. A SIGKILLed daemon leaves its PID file behind, and ``repair`` refuses to run while that file
+    says the daemon is up (the stop removes it); a refused or failed repair raises here. A SIGKILLed ZeroMQ broker
+    leaves the file naming its socket, and a new worker that reads it before the new broker rewrites it connects to
+    the dead socket and never receives a task: under load every process then waited forever. ``repair --force`` ends
+    every other database connection of the profile, so this process gives up its own first and reconnects on next
+    use. Returns ``node`` loaded again through the new connection."""
     import subprocess
 
     from aiida import orm
@@ -48,9 +59,21 @@ def restart_after_crash(client, profile_name: str, node):
 
     pk = node.pk
     get_manager().reset_profile_storage()
+    stop = subprocess.run(['verdi', '-p', profile_name, 'daemon', 'stop'], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    print(stop.stdout + stop.stderr, file=sys.stderr)
+    if client.is_daemon_running:
+        raise RuntimeError(f'the daemon PID file {client.circus_pid_file} is still there after `verdi daemon stop`')
+    clear = subprocess.run(['aiida-glassml', '-p', profile_name, 'maintenance', 'clear-broker'], capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    print(clear.stdout + clear.stderr, file=sys.stderr)
+    if clear.returncode != 0:
+        raise RuntimeError(f'aiida-glassml maintenance clear-broker failed: {clear.stdout}{clear.stderr}')
     repair = subprocess.run(['verdi', '-p', profile_name, 'process', 'repair', '--force'],
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     print(repair.stdout + repair.stderr, file=sys.stderr)
+    if repair.returncode != 0:
+        raise RuntimeError(f'verdi process repair failed (exit {repair.returncode}): {repair.stdout}{repair.stderr}')
     client.start_daemon(number_workers=1, timeout=120)
     return orm.load_node(pk)
 

@@ -602,25 +602,27 @@ def oxidation_states_from_magmoms(
     return states
 
 
-def validate_oxidation_bins(bins) -> tuple[tuple[float, float, int], ...]:
-    """Bins as ``((lower, upper, state), ...)`` with 0 <= lower < upper and no overlaps; raises otherwise."""
+def validate_oxidation_bins(bins, unit: str = '|m| in μB') -> tuple[tuple[float, float, int], ...]:
+    """Bins as ``((lower, upper, state), ...)`` with 0 <= lower < upper and no overlaps; raises otherwise. ``unit``
+    names the binned quantity in the messages (Bader charges: ``'charge in e'``)."""
     try:
         parsed = tuple((float(lo), float(hi), int(state)) for lo, hi, state in bins)
     except (TypeError, ValueError) as exc:
         raise AnalysisInputError(
             f'oxidation-state bins {bins!r} are not (lower, upper, state) triples ({exc}); give e.g. '
-            '[[0.0, 0.2, 5], [0.8, 1.2, 4], [1.8, 2.2, 3]] (|m| in μB).'
+            f'[[0.0, 0.2, 5], [0.8, 1.2, 4], [1.8, 2.2, 3]] ({unit}).'
         ) from exc
     if not parsed:
         raise AnalysisInputError('no oxidation-state bins given; give at least one (lower, upper, state) triple.')
     for lo, hi, state in parsed:
         if not 0.0 <= lo < hi:
-            raise AnalysisInputError(f'bin ({lo}, {hi}, {state}) needs 0 <= lower < upper (|m| in μB); fix its bounds.')
+            raise AnalysisInputError(f'bin ({lo}, {hi}, {state}) needs 0 <= lower < upper ({unit}); fix its bounds.')
     ordered = sorted(parsed)
     for (lo1, hi1, s1), (lo2, hi2, s2) in zip(ordered, ordered[1:]):
         if lo2 < hi1:
+            value = 'moment' if 'μB' in unit else 'value'
             raise AnalysisInputError(
-                f'bins ({lo1}, {hi1}, {s1}) and ({lo2}, {hi2}, {s2}) overlap; make each moment fall in one bin.'
+                f'bins ({lo1}, {hi1}, {s1}) and ({lo2}, {hi2}, {s2}) overlap; make each {value} fall in one bin.'
             )
     return parsed
 
@@ -629,7 +631,8 @@ def oxidation_state_counts(
     symbols: t.Sequence[str], magmoms: np.ndarray, element: str, bins: t.Sequence[tuple[float, float, int]]
 ) -> dict[str, int]:
     """Atoms of ``element`` in each oxidation state of ``bins`` (keys ``str(state)``) and ``"unassigned"`` (moments in
-    no bin), for one frame with per-atom moments ``magmoms`` (μB; the sign is ignored)."""
+    no bin), for one frame with per-atom moments ``magmoms`` (μB; the sign is ignored). Bader charges of a cation
+    (positive, e) are binned the same way."""
     mask = np.asarray(symbols) == element
     states = oxidation_states_from_magmoms(np.asarray(magmoms)[mask], bins, unassigned=0)
     counts = {str(state): int(np.sum(states == state)) for _, _, state in bins}

@@ -19,11 +19,13 @@ def summarise_exploration(outcomes: orm.Dict, **results: orm.Dict) -> orm.Dict:
     of the highest gamma of each run. ``outcomes``: run label -> {outcome, exit_status, pk}; ``results``: the
     ``results`` Dict of every run that produced one (keyed by run label)."""
     outcomes = outcomes.get_dict()
-    gamma_lo, gamma_hi = outcomes.pop('_gamma_window')
+    # the window of the selector: `_gamma_window`, or `_force_deviation_window` (σ_F,max of a committee, eV/Å)
+    quantity = 'max_force_deviation' if '_force_deviation_window' in outcomes else 'max_gamma'
+    lo, hi = outcomes.pop('_force_deviation_window' if quantity == 'max_force_deviation' else '_gamma_window')
     summary = al.exploration_summary([run['outcome'] for run in outcomes.values()])
-    max_gammas = [results[label]['max_gamma'] for label in results if results[label].get('max_gamma') is not None]
+    values = [results[label][quantity] for label in results if results[label].get(quantity) is not None]
     summary['n_candidates'] = int(sum(results[label].get('n_extrapolative_frames') or 0 for label in results))
-    summary['max_gamma_histogram'] = al.gamma_histogram(max_gammas, gamma_lo, gamma_hi)
+    summary[f'{quantity}_histogram'] = al.gamma_histogram(values, lo, hi)
     summary['runs_by_label'] = outcomes
     return orm.Dict(summary)
 
@@ -38,7 +40,7 @@ def stability_verdict(thermo: orm.ArrayData, results: orm.Dict, run: orm.Dict) -
     time = np.asarray(thermo.get_array('time'))
     energy = np.asarray(thermo.get_array('potential_energy'))
     halt_time = None
-    if results.get('stop_reason') == 'gamma_halt' and results.get('n_steps') is not None:
+    if results.get('stop_reason') in ('gamma_halt', 'force_deviation_halt') and results.get('n_steps') is not None:
         halt_time = float(results['n_steps']) * float(run['timestep'])
     verdict = al.stability_verdict(time, energy, run['n_atoms'], results.get('stop_reason'), run.get('exit_status'),
                                    halt_time)  # fmt: skip
@@ -75,6 +77,8 @@ def iteration_report(**parts: orm.Dict) -> orm.Dict:
         **{key: exploration.get(key) for key in ('runs', 'quiet', 'extrapolating', 'halted', 'crashed',
                                                   'quiet_fraction', 'n_candidates')},
         'max_gamma_histogram': exploration.get('max_gamma_histogram'),
+        **({'max_force_deviation_histogram': exploration['max_force_deviation_histogram']}
+           if 'max_force_deviation_histogram' in exploration else {}),
         'n_selected': selection.get('n_selected'),
         'n_labelled': labelling.get('n_frames'),
         'labelling_failures': len(labelling.get('failed', [])) if labelling else None,
@@ -114,7 +118,8 @@ def loop_report(stop: orm.Dict, **reports: orm.Dict) -> dict:
     axes[1].legend(fontsize=7)
     axes[2].plot(its, column('quiet_fraction'), 'o-')
     axes[2].set_ylim(-0.05, 1.05)
-    axes[2].set_ylabel('runs below gamma_lo')
+    committee = any(row.get('selector') == 'force_deviation' for row in rows)
+    axes[2].set_ylabel('runs below sigma_lo' if committee else 'runs below gamma_lo')
     for ax in axes:
         ax.set_xlabel('iteration')
     png = png_bytes(fig)

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 from aiida.engine import calcfunction
-from aiida.orm import ArrayData, Dict, SinglefileData, StructureData, XyData
+from aiida.orm import ArrayData, Dict, SinglefileData, StructureData, TrajectoryData, XyData
 
 from aiida_glassml.analysis import (
     DEFAULT_OXIDATION_BINS,
@@ -265,22 +265,44 @@ def run_r_chi(model: XyData, experimental: XyData, parameters: dict) -> dict:
 # ------------------------------------------------------------------------------------------------ oxidation states
 
 
+#: what oxidation states are binned from: DFT magnetic moments (|m|, μB) or Bader charges (e)
+OXIDATION_SOURCES = ('moments', 'bader')
+
+
 def validate_oxidation_parameters(training_set: TrainingSetData, parameters: dict | None) -> dict:
-    """Check a training set with magnetic moments and ``{'element', 'bins'}``; fill defaults (V: the thesis PBE0
-    bins, Fe: :data:`~aiida_glassml.analysis.structure.DEFAULT_FE_BINS`). Raises before anything is stored."""
+    """Check a training set and ``{'element', 'bins', 'source'}``; fill defaults. ``source`` ``moments`` (default):
+    |magnetic moment| bins (V: the thesis PBE0 bins, Fe: :data:`~aiida_glassml.analysis.structure.DEFAULT_FE_BINS`);
+    ``bader``: Bader-charge bins (e), which have no defaults (they depend on the functional and the
+    pseudopotentials). Raises before anything is stored."""
     parameters = dict(parameters or {})
-    unknown = sorted(set(parameters) - {'element', 'bins'})
+    unknown = sorted(set(parameters) - {'element', 'bins', 'source'})
     if unknown:
-        raise AnalysisInputError(f'unknown oxidation-state parameters {unknown}; allowed are ["element", "bins"].')
+        raise AnalysisInputError(
+            f'unknown oxidation-state parameters {unknown}; allowed are ["element", "bins", "source"].'
+        )
     if not isinstance(training_set, TrainingSetData):
         raise AnalysisInputError(f'expected a TrainingSetData, got {type(training_set).__name__}.')
+    source = parameters.setdefault('source', 'moments')
+    if source not in OXIDATION_SOURCES:
+        raise AnalysisInputError(f'oxidation source {source!r} is unknown; choose one of {list(OXIDATION_SOURCES)}.')
     frameset = training_set.get_frameset()
-    if not frameset.has_magmoms.any():
+    if source == 'moments' and not frameset.has_magmoms.any():
         raise AnalysisInputError(
             f'TrainingSetData<{training_set.pk}> has no magnetic moments in any frame; label the frames with a '
             'spin-polarised DFT calculation that writes per-atom moments (e.g. CP2K Mulliken spin, VASP MAGMOM).'
         )
-    elements = frameset.elements
+    if source == 'bader' and not frameset.has_bader.any():
+        raise AnalysisInputError(
+            f'TrainingSetData<{training_set.pk}> has no Bader charges in any frame; label single points with '
+            '`bader: {enabled: true}` in the LabelWorkChain settings (CP2K or VASP).'
+        )
+    return fill_oxidation_bins(parameters, frameset.elements, source)
+
+
+def fill_oxidation_bins(parameters: dict, elements: list[str], source: str = 'moments',
+                        what: str = 'training set') -> dict:  # fmt: skip
+    """``parameters`` with ``element`` (default: the first of :data:`DEFAULT_OXIDATION_BINS` among ``elements``) and
+    validated ``bins`` (default: that element's moment bins; Bader charges have none) filled in."""
     element = parameters.get('element')
     if element is None:
         element = next((e for e in DEFAULT_OXIDATION_BINS if e in elements), None)
@@ -290,8 +312,13 @@ def validate_oxidation_parameters(training_set: TrainingSetData, parameters: dic
                 'parameters["element"] and parameters["bins"].'
             )
     if element not in elements:
-        raise AnalysisInputError(f'element {element!r} is not in the training set ({elements}); choose one of them.')
+        raise AnalysisInputError(f'element {element!r} is not in the {what} ({elements}); choose one of them.')
     bins = parameters.get('bins')
+    if bins is None and source == 'bader':
+        raise AnalysisInputError(
+            f'Bader-charge bins have no defaults; give parameters["bins"] as [[lower, upper, state], ...] (charge of '
+            f'{element} in e), e.g. from the charges of reference compounds computed the same way.'
+        )
     if bins is None:
         if element not in DEFAULT_OXIDATION_BINS:
             raise AnalysisInputError(
@@ -300,42 +327,50 @@ def validate_oxidation_parameters(training_set: TrainingSetData, parameters: dic
             )
         bins = DEFAULT_OXIDATION_BINS[element]
     parameters['element'] = element
-    parameters['bins'] = [list(b) for b in validate_oxidation_bins(bins)]
+    unit = 'charge in e' if source == 'bader' else '|m| in μB'
+    parameters['bins'] = [list(b) for b in validate_oxidation_bins(bins, unit)]
     return parameters
 
 
 @calcfunction
 def oxidation_states_calcfunction(training_set: TrainingSetData, parameters: Dict) -> dict:
-    """Oxidation states of ``element`` per frame from |magnetic moment| bins. Outputs ``oxidation_states`` (Dict:
-    element, bins, per-frame counts ``{state: n, "unassigned": n}`` or None for frames without moments, totals) and
-    ``oxidation_state_counts`` (ArrayData: ``counts`` (n_frames, n_columns), ``has_magmoms``, attribute
-    ``columns``)."""
+    """Oxidation states of ``element`` per frame from |magnetic moment| bins (``source`` ``moments``) or Bader-charge
+    bins (``bader``). Outputs ``oxidation_states`` (Dict: element, source, bins, per-frame counts
+    ``{state: n, "unassigned": n}`` or None for frames without the source's values, totals) and
+    ``oxidation_state_counts`` (ArrayData: ``counts`` (n_frames, n_columns), ``has_magmoms`` or ``has_bader``,
+    attribute ``columns``)."""
     from ase.data import chemical_symbols
 
     params = parameters.get_dict()
+    source = params.get('source', 'moments')
     frameset = training_set.get_frameset()
+    values, present = ((frameset.bader_charges, frameset.has_bader) if source == 'bader' else
+                       (frameset.magmoms, frameset.has_magmoms))  # fmt: skip
     bins = [tuple(b) for b in params['bins']]
     columns = [str(state) for _, _, state in bins] + ['unassigned']
     offsets = frameset.offsets
     per_frame, rows = [], np.zeros((frameset.n_frames, len(columns)), dtype=int)
     for index in range(frameset.n_frames):
-        if not frameset.has_magmoms[index]:
+        if not present[index]:
             per_frame.append(None)
             continue
         sl = slice(offsets[index], offsets[index + 1])
         symbols = [chemical_symbols[z] for z in frameset.numbers[sl]]
-        counts = oxidation_state_counts(symbols, frameset.magmoms[sl], params['element'], bins)
+        counts = oxidation_state_counts(symbols, values[sl], params['element'], bins)
         per_frame.append(counts)
         rows[index] = [counts[c] for c in columns]
     totals = {c: int(rows[:, k].sum()) for k, c in enumerate(columns)}
     array = ArrayData()
     array.set_array('counts', rows)
-    array.set_array('has_magmoms', np.asarray(frameset.has_magmoms, dtype=bool))
+    array.set_array('has_bader' if source == 'bader' else 'has_magmoms', np.asarray(present, dtype=bool))
     array.base.attributes.set('columns', columns)
     array.base.attributes.set('element', params['element'])
+    array.base.attributes.set('source', source)
+    missing = [i for i, c in enumerate(per_frame) if c is None]
     summary = {
-        'element': params['element'], 'bins': params['bins'], 'states': columns[:-1], 'per_frame': per_frame,
-        'totals': totals, 'frames_without_magmoms': [i for i, c in enumerate(per_frame) if c is None],
+        'element': params['element'], 'source': source, 'bins': params['bins'], 'states': columns[:-1],
+        'per_frame': per_frame, 'totals': totals,
+        ('frames_without_bader' if source == 'bader' else 'frames_without_magmoms'): missing,
     }  # fmt: skip
     return {'oxidation_states': Dict(summary), 'oxidation_state_counts': array}
 
@@ -344,3 +379,67 @@ def run_oxidation_states(training_set: TrainingSetData, parameters: dict | None 
     """Validate, then count oxidation states per frame; bad input raises before anything is stored."""
     parameters = validate_oxidation_parameters(training_set, parameters)
     return dict(oxidation_states_calcfunction(training_set, Dict(parameters)))
+
+
+# ------------------------------------------------------------------------------------------------ moments along MD
+
+
+def validate_trajectory_oxidation_parameters(trajectory: TrajectoryData, parameters: dict | None) -> dict:
+    """Check an MD trajectory with per-atom moments (array ``magmoms`` (frames, atoms) in μB, as an MLIP such as
+    CHGNet predicts them) and ``{'element', 'bins'}`` (moment bins, defaults as for DFT moments); raise before
+    anything is stored."""
+    parameters = dict(parameters or {})
+    unknown = sorted(set(parameters) - {'element', 'bins', 'source'})
+    if unknown:
+        raise AnalysisInputError(f'unknown oxidation-state parameters {unknown}; allowed are ["element", "bins"].')
+    if parameters.pop('source', 'moments') != 'moments':
+        raise AnalysisInputError('a trajectory carries predicted moments, not Bader charges: use source `moments`.')
+    if 'magmoms' not in trajectory.get_arraynames():
+        raise AnalysisInputError(
+            f'TrajectoryData<{trajectory.pk}> has no `magmoms`; run the MD with a potential that predicts magnetic '
+            'moments (CHGNet: MlipPotentialData.chgnet()).'
+        )
+    return fill_oxidation_bins(parameters, sorted(set(trajectory.symbols)), what='trajectory')
+
+
+@calcfunction
+def trajectory_oxidation_states_calcfunction(trajectory: TrajectoryData, parameters: Dict) -> dict:
+    """Oxidation states of ``element`` in every frame of ``trajectory`` from its predicted |moment| bins. Outputs
+    ``oxidation_states`` (Dict: element, bins, per-frame counts, totals, steps) and ``oxidation_state_counts``
+    (ArrayData: ``counts`` (n_frames, n_columns), ``step``, attribute ``columns``)."""
+    params = parameters.get_dict()
+    bins = [tuple(b) for b in params['bins']]
+    columns = [str(state) for _, _, state in bins] + ['unassigned']
+    symbols = list(trajectory.symbols)
+    moments = trajectory.get_array('magmoms')
+    per_frame = [oxidation_state_counts(symbols, frame, params['element'], bins) for frame in moments]
+    rows = np.array([[counts[c] for c in columns] for counts in per_frame], dtype=int).reshape(-1, len(columns))
+    steps = trajectory.get_stepids()
+    array = ArrayData()
+    array.set_array('counts', rows)
+    array.set_array('step', np.asarray(steps))
+    array.base.attributes.set_many({'columns': columns, 'element': params['element'], 'source': 'moments'})
+    summary = {
+        'element': params['element'], 'source': 'moments', 'bins': params['bins'], 'states': columns[:-1],
+        'per_frame': per_frame, 'totals': {c: int(rows[:, k].sum()) for k, c in enumerate(columns)},
+        'steps': [int(s) for s in steps],
+    }  # fmt: skip
+    return {'oxidation_states': Dict(summary), 'oxidation_state_counts': array}
+
+
+def run_trajectory_oxidation_states(trajectory: TrajectoryData, parameters: dict | None = None) -> dict:
+    """Validate, then count oxidation states per MD frame from predicted moments; bad input stores nothing."""
+    parameters = validate_trajectory_oxidation_parameters(trajectory, parameters)
+    return dict(trajectory_oxidation_states_calcfunction(trajectory, Dict(parameters)))
+
+
+def trajectory_oxidation_parameters(trajectory: TrajectoryData, given: dict | None) -> dict | None:
+    """The validated parameters GlassAnalysisWorkChain bins ``trajectory``'s predicted moments with, or None when it
+    has none to bin: no ``magmoms``, ``given`` asks for Bader charges (a training set's), or nothing is given and no
+    element has default moment bins."""
+    given = dict(given or {})
+    if 'magmoms' not in trajectory.get_arraynames() or given.get('source', 'moments') != 'moments':
+        return None
+    if not given and not any(element in DEFAULT_OXIDATION_BINS for element in set(trajectory.symbols)):
+        return None
+    return validate_trajectory_oxidation_parameters(trajectory, given)

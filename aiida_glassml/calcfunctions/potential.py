@@ -1,104 +1,38 @@
-"""calcfunctions on potentials: ``evaluate_potential`` (metrics + per-frame errors of an ACE potential or an MLIP on
-any training set) and
-``parity_plots`` (PNG figures whose provenance links them to the potential and the data behind them).
-
-Calling a calcfunction stores its inputs first, so use :func:`run_evaluate_potential`, which checks the inputs and
-stores nothing on bad input. :func:`build_active_set` runs an ``ActiveSetCalculation`` (``pace_activeset``)."""
+"""Potentials as jobs: :func:`run_evaluate_potential` (metrics + per-frame errors of an ACE potential or an MLIP on
+any training set, an ``EvaluatePotentialCalculation``) and :func:`build_active_set` (an ``ActiveSetCalculation``,
+``pace_activeset``). Both check their inputs first and store nothing on bad input."""
 
 from __future__ import annotations
 
-import io
 import typing as t
 
-import numpy as np
 from aiida import orm
-from aiida.engine import calcfunction
 
+from aiida_glassml.calculations.evaluate_potential import check_evaluation_inputs, evaluation_builder
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.mlip_potential import MlipPotentialData
 from aiida_glassml.data.training_set import TrainingSetData
-from aiida_glassml.fitting import evaluate as pure_evaluate
-from aiida_glassml.fitting.parity import parity_png
 
-ERROR_ARRAYS = ('n_atoms', 'energy_reference', 'energy_predicted', 'energy_error_per_atom', 'force_mae', 'force_rmse')
-
-
-def _evaluate(potential, dataset: TrainingSetData, reference_energies: dict | None = None):
-    if isinstance(potential, MlipPotentialData):
-        from aiida_glassml.common import mlip
-
-        return mlip.evaluate(potential.get_calculator(), dataset.get_frameset(), reference_energies, potential.elements)
-    paths = potential._cached_files()
-    return pure_evaluate.evaluate(paths['yaml'], dataset.get_frameset(), reference_energy=reference_energies)
-
-
-@calcfunction
-def evaluate_potential(potential: t.Union[AcePotentialData, MlipPotentialData], dataset: TrainingSetData,
-                       reference_energies: orm.Dict | None = None):  # fmt: skip
-    """Energy (meV/atom) and force (meV/Å) MAE/RMSE of ``potential`` on ``dataset``, plus per-frame errors.
-
-    Reference energies: ``reference_energies`` when given, else those in an ACE potential's metadata, else none (an
-    MLIP's total energies are then compared with the data's as they are)."""
-    reference = reference_energies.get_dict() if reference_energies is not None else None
-    metrics, errors = _evaluate(potential, dataset, reference)
-    metrics['units'] = {'energy': 'meV/atom', 'force': 'meV/Å'}
-    array = orm.ArrayData()
-    for key in ERROR_ARRAYS:
-        array.set_array(key, np.asarray(errors[key]))
-    array.base.attributes.set('units', {
-        'energy_reference': 'eV', 'energy_predicted': 'eV', 'energy_error_per_atom': 'meV/atom',
-        'force_mae': 'meV/Å', 'force_rmse': 'meV/Å',
-    })  # fmt: skip
-    return {'metrics': orm.Dict(metrics), 'frame_errors': array}
-
-
-@calcfunction
-def parity_plots(potential: t.Union[AcePotentialData, MlipPotentialData], train: TrainingSetData, test: TrainingSetData | None = None):
-    """Parity plots of energies per atom and of force components, train and test, as PNG ``SinglefileData``."""
-    energy, force, energy_mae, force_mae = {}, {}, {}, {}
-    for label, dataset in (('train', train), ('test', test)):
-        if dataset is None:
-            continue
-        metrics, errors = _evaluate(potential, dataset)
-        n_atoms = errors['n_atoms']
-        energy[label] = (errors['energy_reference'] / n_atoms, errors['energy_predicted'] / n_atoms)
-        force[label] = (dataset.get_frameset().forces.ravel(), errors['forces_predicted'].ravel())
-        energy_mae[label], force_mae[label] = metrics['energy_mae'], metrics['force_mae']
-    energy_png = parity_png(energy, quantity='energy', unit='eV/atom', mae=energy_mae, mae_unit='meV/atom')
-    force_png = parity_png(force, quantity='force component', unit='eV/Å', mae=force_mae, mae_unit='meV/Å')
-    return {
-        'energy_parity': orm.SinglefileData(io.BytesIO(energy_png), filename='energy_parity.png'),
-        'force_parity': orm.SinglefileData(io.BytesIO(force_png), filename='force_parity.png'),
-    }
+__all__ = ('build_active_set', 'check_evaluation_inputs', 'run_evaluate_potential')
 
 
 def run_evaluate_potential(potential: AcePotentialData | MlipPotentialData, dataset: TrainingSetData,
-                           reference_energies: t.Mapping[str, float] | orm.Dict | None = None) -> dict:
-    """Check, then run :func:`evaluate_potential`: a potential that does not cover the dataset's elements, or bad
-    reference energies, raise before anything is stored (the calcfunction would store its inputs and an excepted
-    node). Returns its outputs ``metrics`` and ``frame_errors``."""
-    check_evaluation_inputs(potential, dataset, reference_energies)
-    if isinstance(reference_energies, t.Mapping):
-        reference_energies = orm.Dict(dict(reference_energies))
-    args = {'reference_energies': reference_energies} if reference_energies is not None else {}
-    return evaluate_potential(potential, dataset, **args)
+                           reference_energies: t.Mapping[str, float] | orm.Dict | None = None, *,
+                           parity: bool = False, code: orm.AbstractCode | None = None) -> dict:  # fmt: skip
+    """Run an ``EvaluatePotentialCalculation`` of ``potential`` on ``dataset`` and return its outputs (``metrics``,
+    ``frame_errors``; with ``parity`` also ``energy_parity`` and ``force_parity``). A potential that does not cover
+    the dataset's elements, bad reference energies or no python code raise before anything is stored; a failed job
+    raises AcePotentialError naming the node. ``code``: default ``glassml-python`` (or the potential's own)."""
+    from aiida.engine import run_get_node
 
-
-def check_evaluation_inputs(potential, dataset, reference_energies=None) -> None:
-    """Raises AcePotentialError (MlipError for an MLIP) naming the fix when ``potential`` cannot be evaluated on
-    ``dataset``."""
     from aiida_glassml.common.ace import AcePotentialError
 
-    if not isinstance(potential, (AcePotentialData, MlipPotentialData)):
-        raise AcePotentialError(f'potential must be an AcePotentialData or MlipPotentialData, got '
-                                f'{type(potential).__name__}.')  # fmt: skip
-    if not isinstance(dataset, TrainingSetData):
-        raise AcePotentialError(f'dataset must be a TrainingSetData, got {type(dataset).__name__}.')
-    elements = dataset.base.attributes.get('elements', None) or dataset.get_frameset().elements
-    potential.check_covers(elements)
-    if reference_energies is not None:
-        values = reference_energies.get_dict() if isinstance(reference_energies, orm.Dict) else reference_energies
-        pure_evaluate.check_reference_energies(values, elements)
+    builder = evaluation_builder(potential, dataset, reference_energies, parity, code)
+    results, node = run_get_node(builder)
+    if not node.is_finished_ok:
+        raise AcePotentialError(f'EvaluatePotentialCalculation<{node.pk}> failed with exit status {node.exit_status}: '
+                                f'{node.exit_message}; see `verdi process report {node.pk}`.')  # fmt: skip
+    return {name: node for name, node in results.items() if name not in ('remote_folder', 'retrieved')}
 
 
 def build_active_set(potential: AcePotentialData, dataset: TrainingSetData, settings: orm.Dict | dict | None = None,

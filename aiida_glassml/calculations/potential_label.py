@@ -13,7 +13,7 @@ from aiida.engine import CalcJob
 
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.classical_potential import ClassicalPotentialData
-from aiida_glassml.data.mlip_potential import MlipPotentialData
+from aiida_glassml.data.mlip_potential import MlipError, MlipPotentialData
 from aiida_glassml.labeling import LabelingInputError
 from aiida_glassml.labeling import potential as teacher
 
@@ -100,6 +100,8 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
         return None  # the required port reports it
     try:
         check_potential_covers(inputs['potential'], list(structures.values()))
-    except LabelingInputError as exc:
+        if isinstance(inputs['potential'], MlipPotentialData):
+            inputs['potential'].check_code(inputs.get('code'))  # an MLIP of another environment: its own python
+    except (LabelingInputError, MlipError) as exc:
         return str(exc)
     return None

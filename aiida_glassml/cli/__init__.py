@@ -34,11 +34,38 @@ class GlassmlCommandGroup(VerdiCommandGroup):
         return cmd
 
 
+#: ``ctx.meta`` key of a ``-p NAME`` that is no profile yet: (name, the error any other subcommand gives)
+NEW_PROFILE = 'aiida_glassml.new_profile'
+#: the subcommand that creates the profile ``-p`` names
+CREATES_PROFILE = 'setup'
+
+
+class RootProfileParamType(types.ProfileParamType):
+    """``-p NAME`` of the root group: an existing profile is loaded as in ``verdi``; a name that is no profile yet is
+    kept for ``setup``, which creates it. The root runs before its subcommand is known, so :func:`cli` refuses the
+    name for any other subcommand."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            config = getattr(ctx.obj, 'config', None)
+            if ctx is None or config is None or not isinstance(value, str) or value in config.profile_names:
+                raise
+            exc.param, exc.ctx = exc.param or param, exc.ctx or ctx  # the message names `-p` as before
+            ctx.meta[NEW_PROFILE] = (value, exc)
+            return None
+
+
 @click.group('aiida-glassml', cls=GlassmlCommandGroup, context_settings={'help_option_names': ['-h', '--help']})
-@options.PROFILE(type=types.ProfileParamType(load_profile=True), expose_value=False)
+@options.PROFILE(type=RootProfileParamType(load_profile=True), expose_value=False)
 @VERBOSITY
-def cli():
+@click.pass_context
+def cli(ctx):
     """aiida-glassml: ACE potentials for glassy battery materials, with provenance."""
+    new_profile = ctx.meta.get(NEW_PROFILE)
+    if new_profile is not None and ctx.invoked_subcommand != CREATES_PROFILE:
+        raise new_profile[1]
 
 
 # Subcommands register themselves on ``cli`` when imported.

@@ -53,3 +53,18 @@ def cmd_seal(dry_run, force):
     for node in orphans:
         seal_as_excepted(node, ORPHAN_REASON)
     echo.echo_success(f'sealed {len(orphans)} process node(s); `verdi archive create` accepts them now.')
+
+
+@cmd_maintenance.command('clear-broker')
+@decorators.with_dbenv()
+def cmd_clear_broker():
+    """After a daemon crash on a ZeroMQ profile: remove the dead broker's socket, PID and status files (the task queue
+    stays), so the restarted daemon's workers connect to the new broker. Needs the daemon stopped."""
+    from aiida_glassml.tools.maintenance import clear_stale_broker_files
+
+    if _daemon_running():
+        fail('the daemon is running; stop it first with `verdi daemon stop`.')
+    removed = clear_stale_broker_files()
+    for path in removed:
+        echo.echo(f'removed {path}')
+    echo.echo_success(f'{len(removed)} stale broker file(s) removed' if removed else 'no stale broker files')

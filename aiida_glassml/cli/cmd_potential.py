@@ -101,7 +101,8 @@ def _reference_energies(option: str | None) -> dict | None:
 @click.option('--reference-energies', default=None,
               help='Per-element reference energies (eV) as JSON or a JSON file; default: the potential metadata.')
 @click.option('--store', is_flag=True,
-              help='Store the result with provenance (the evaluate_potential calcfunction); needs two nodes.')
+              help='Store the result with provenance (an EvaluatePotentialCalculation job on the code glassml-python); '
+                   'needs two nodes.')
 def evaluate(potential_id, dataset_id, as_json, reference_energies, store):
     """Energy (meV/atom) and force (meV/Å) errors of POTENTIAL on DATASET.
 

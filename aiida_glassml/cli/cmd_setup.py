@@ -21,9 +21,14 @@ def _postgres_options(func):
 
 
 def _root_profile_name(ctx: click.Context) -> str | None:
-    """The profile named with ``aiida-glassml -p NAME setup`` (not the default that ``-p`` falls back to)."""
+    """The profile named with ``aiida-glassml -p NAME setup`` (not the default that ``-p`` falls back to): an existing
+    one, or a new name the root group kept for setup to create."""
     from click.core import ParameterSource
 
+    from . import NEW_PROFILE
+
+    if ctx.meta.get(NEW_PROFILE) is not None:
+        return ctx.meta[NEW_PROFILE][0]
     root = ctx.find_root()
     if root.get_parameter_source('profile') in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
         profile = getattr(root.obj, 'profile', None)

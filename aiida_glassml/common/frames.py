@@ -19,6 +19,9 @@ key                shape        meaning
 ``has_stress``     (F,)         whether the frame has a stress
 ``magmoms``        (N,)         magnetic moments, μB; NaN where absent
 ``has_magmoms``    (F,)         whether the frame has magnetic moments
+``bader_charges``  (N,)         Bader charges (Z_val - population), e; NaN where absent. Optional: only in sets
+                                with Bader charges, so sets without them keep their format and hashes
+``has_bader``      (F,)         whether the frame has Bader charges (optional, as ``bader_charges``)
 =================  ===========  =====================================================
 
 ``frames.json`` holds ``{"schema": "glassml.frames/1", "metadata": [ {...}, ... ]}``, one dict per frame.
@@ -82,11 +85,25 @@ class FrameSet:
     magmoms: np.ndarray
     has_magmoms: np.ndarray
     metadata: list[dict]
+    bader_charges: np.ndarray | None = None
+    has_bader: np.ndarray | None = None
 
     ARRAY_KEYS: t.ClassVar[tuple[str, ...]] = (
         'n_atoms', 'numbers', 'positions', 'forces', 'cells', 'pbc', 'energy', 'stress', 'has_stress', 'magmoms',
         'has_magmoms',
     )  # fmt: skip
+    #: stored and hashed only when some frame has them (older sets have none)
+    OPTIONAL_ARRAY_KEYS: t.ClassVar[tuple[str, ...]] = ('bader_charges', 'has_bader')
+    PER_ATOM_KEYS: t.ClassVar[tuple[str, ...]] = ('numbers', 'positions', 'forces', 'magmoms', 'bader_charges')
+
+    def __post_init__(self):
+        if self.bader_charges is None:
+            self.bader_charges = np.full(len(self.numbers), np.nan)
+        if self.has_bader is None:
+            self.has_bader = np.zeros(len(self.n_atoms), dtype=bool)
+
+    def _stored_keys(self) -> tuple[str, ...]:
+        return self.ARRAY_KEYS + (self.OPTIONAL_ARRAY_KEYS if self.has_bader.any() else ())
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -100,6 +117,7 @@ class FrameSet:
             raise FrameValidationError('the training set is empty: give at least one labelled frame.')
         n_atoms, numbers, positions, forces, cells, pbc, energy = [], [], [], [], [], [], []
         stress, has_stress, magmoms, has_magmoms, metadata = [], [], [], [], []
+        bader, has_bader = [], []
         for index, frame in enumerate(rows):
             if 'numbers' in frame and frame['numbers'] is not None:
                 nums = np.asarray(frame['numbers'], dtype=np.int64)
@@ -147,6 +165,17 @@ class FrameSet:
             else:
                 magmoms.append(np.full(count, np.nan))
                 has_magmoms.append(False)
+            if frame.get('bader_charges') is not None:
+                charges = np.asarray(frame['bader_charges'], dtype=float).reshape(-1)
+                if charges.shape != (count,):
+                    raise FrameValidationError(
+                        f'frame {index}: bader_charges have shape {charges.shape} but the frame has {count} atoms.'
+                    )
+                bader.append(charges)
+                has_bader.append(True)
+            else:
+                bader.append(np.full(count, np.nan))
+                has_bader.append(False)
             meta = _default_metadata()
             meta.update(frame.get('metadata') or {})
             metadata.append(_normalise_metadata(meta))
@@ -164,6 +193,8 @@ class FrameSet:
             magmoms=np.concatenate(magmoms),
             has_magmoms=np.array(has_magmoms, dtype=bool),
             metadata=metadata,
+            bader_charges=np.concatenate(bader),
+            has_bader=np.array(has_bader, dtype=bool),
         )
         frameset.validate()
         return frameset
@@ -184,6 +215,7 @@ class FrameSet:
             frames.append({
                 'numbers': atoms.numbers, 'positions': atoms.positions, 'cell': atoms.cell.array, 'pbc': atoms.pbc,
                 'energy': energy, 'forces': forces, 'stress': stress, 'magmoms': magmoms, 'metadata': meta,
+                'bader_charges': atoms.arrays.get('bader_charges'),
             })  # fmt: skip
         return cls.from_frames(frames)
 
@@ -192,7 +224,8 @@ class FrameSet:
         framesets = [f for f in framesets if f is not None]
         if not framesets:
             raise FrameValidationError('nothing to concatenate: give at least one non-empty training set.')
-        kwargs = {key: np.concatenate([getattr(f, key) for f in framesets]) for key in cls.ARRAY_KEYS}
+        keys = cls.ARRAY_KEYS + cls.OPTIONAL_ARRAY_KEYS
+        kwargs = {key: np.concatenate([getattr(f, key) for f in framesets]) for key in keys}
         kwargs['metadata'] = [dict(m) for f in framesets for m in f.metadata]
         return cls(**kwargs)
 
@@ -207,7 +240,8 @@ class FrameSet:
         for key, shape in (
             ('numbers', (total,)), ('positions', (total, 3)), ('forces', (total, 3)), ('cells', (n_frames, 3, 3)),
             ('pbc', (n_frames, 3)), ('energy', (n_frames,)), ('stress', (n_frames, 6)), ('has_stress', (n_frames,)),
-            ('magmoms', (total,)), ('has_magmoms', (n_frames,)),
+            ('magmoms', (total,)), ('has_magmoms', (n_frames,)), ('bader_charges', (total,)),
+            ('has_bader', (n_frames,)),
         ):  # fmt: skip
             if getattr(self, key).shape != shape:
                 raise FrameValidationError(f'{key} has shape {getattr(self, key).shape}, expected {shape}.')
@@ -268,7 +302,7 @@ class FrameSet:
 
     def _arrays_hash(self):
         h = hashlib.sha256(SCHEMA.encode())
-        for key in self.ARRAY_KEYS:
+        for key in self._stored_keys():
             array = np.ascontiguousarray(getattr(self, key))
             h.update(key.encode())
             h.update(str(array.dtype.str).encode())
@@ -291,10 +325,9 @@ class FrameSet:
         off = self.offsets
         atom_idx = np.concatenate([np.arange(off[i], off[i + 1]) for i in indices]) if indices else np.zeros(0, int)
         kwargs = {}
-        for key in self.ARRAY_KEYS:
+        for key in self.ARRAY_KEYS + self.OPTIONAL_ARRAY_KEYS:
             array = getattr(self, key)
-            per_atom = key in ('numbers', 'positions', 'forces', 'magmoms')
-            kwargs[key] = array[atom_idx] if per_atom else array[indices]
+            kwargs[key] = array[atom_idx] if key in self.PER_ATOM_KEYS else array[indices]
         kwargs['metadata'] = [dict(self.metadata[i]) for i in indices]
         return FrameSet(**kwargs)
 
@@ -322,6 +355,8 @@ class FrameSet:
                 results['stress'] = self.stress[i].copy()
             if self.has_magmoms[i]:
                 results['magmoms'] = self.magmoms[sl].copy()
+            if self.has_bader[i]:
+                atoms.arrays['bader_charges'] = self.bader_charges[sl].copy()
             atoms.calc = SinglePointCalculator(atoms, **results)
             atoms.info.update({k: v for k, v in self.metadata[i].items() if v is not None})
             atoms_list.append(atoms)
@@ -329,7 +364,7 @@ class FrameSet:
 
     def to_npz_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, **{key: getattr(self, key) for key in self.ARRAY_KEYS})
+        np.savez(buffer, **{key: getattr(self, key) for key in self._stored_keys()})
         return buffer.getvalue()
 
     def metadata_json(self) -> str:
@@ -342,6 +377,7 @@ class FrameSet:
             raise FrameValidationError(f'unknown frames schema {payload.get("schema")!r}, expected {SCHEMA!r}.')
         with np.load(npz_handle, allow_pickle=False) as data:
             kwargs = {key: data[key] for key in cls.ARRAY_KEYS}
+            kwargs.update({key: data[key] for key in cls.OPTIONAL_ARRAY_KEYS if key in data.files})
         return cls(**kwargs, metadata=payload['metadata'])
 
     def write_extxyz(self, path) -> None:
@@ -359,6 +395,9 @@ class FrameSet:
                 if self.has_magmoms[i]:
                     columns.append(self.magmoms[sl][:, None])
                     properties += ':magmoms:R:1'
+                if self.has_bader[i]:
+                    columns.append(self.bader_charges[sl][:, None])
+                    properties += ':bader_charges:R:1'
                 header = [
                     'Lattice="' + ' '.join(_f(v) for v in self.cells[i].ravel()) + '"',
                     f'Properties={properties}',

@@ -238,6 +238,68 @@ def build_calculator(spec: t.Mapping, folder: str | pathlib.Path = '.', device: 
                         'calculator.') from None  # fmt: skip
 
 
+#: marks the one line of :func:`probe_main` that :func:`load_in_python` reads
+PROBE_MARK = 'GLASSML_MLIP_PROBE '
+
+
+def probe(spec: t.Mapping, folder: str | pathlib.Path, model_label: str | None = None) -> dict:
+    """Load the calculator of ``spec`` here on the CPU: ``{elements, package, package_version, device_keyword}``, or
+    ``{error}`` (the MlipError's line)."""
+    spec = dict(spec)
+    try:
+        if spec.get('device_keyword') is None:
+            try:
+                spec['device_keyword'] = device_keyword_of(import_object(spec['name']))
+            except (ImportError, AttributeError, ValueError):
+                pass  # build_calculator says it
+        calculator = build_calculator(spec, folder, device='cpu', model_label=model_label)
+    except MlipError as exc:
+        return {'error': str(exc)}
+    return {'elements': elements_of(calculator), 'package': distribution_name(spec['name']),
+            'package_version': distribution_version(spec['name']),
+            'device_keyword': spec.get('device_keyword')}  # fmt: skip
+
+
+def probe_main() -> None:
+    """``python -c 'from aiida_glassml.common.mlip import probe_main; probe_main()'`` with ``{spec, folder,
+    model_label}`` as JSON on stdin: prints :func:`probe`'s answer on one marked line."""
+    import json
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    print(PROBE_MARK + json.dumps(probe(request['spec'], request['folder'], request.get('model_label'))), flush=True)
+
+
+def load_in_python(python: str, spec: t.Mapping, folder: str | pathlib.Path, model_label: str | None = None,
+                   where: str | None = None, timeout: float = 600) -> dict:  # fmt: skip
+    """:func:`probe` in another environment's interpreter ``python`` (a subprocess: nothing is imported here). Raises
+    MlipError with the probe's line, or naming what is missing in that environment."""
+    import json
+    import os
+    import subprocess
+
+    where = where or python
+    request = json.dumps({'spec': dict(spec), 'folder': str(folder), 'model_label': model_label})
+    command = [python, '-c', 'from aiida_glassml.common.mlip import probe_main; probe_main()']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    try:
+        proc = subprocess.run(command, input=request, capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MlipError(f'could not run the python of {where} ({python}): {exc}.') from None
+    lines = [line[len(PROBE_MARK):] for line in proc.stdout.splitlines() if line.startswith(PROBE_MARK)]
+    if not lines:
+        if 'aiida_glassml' in proc.stderr and 'ModuleNotFoundError' in proc.stderr:
+            raise MlipError(f'the python of {where} ({python}) cannot import aiida_glassml; install it there with '
+                            '`pip install --no-deps -e .` (make install-mace does).')  # fmt: skip
+        tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
+        raise MlipError(f'the python of {where} ({python}) could not check the model: {tail}')
+    answer = json.loads(lines[-1])
+    if 'error' in answer:
+        raise MlipError(answer['error'])
+    return answer
+
+
 def shipped_calculator(family: str, model: str | None = None, device: str = 'cpu', device_fallback: bool = False,
                        sha256: str | None = None, **kwargs):  # fmt: skip
     """The ASE calculator of a shipped universal model, from the installed weights only (checked by ``sha256`` when
@@ -316,5 +378,6 @@ def evaluate(calculator, frameset, reference_energy: t.Mapping[str, float] | Non
 
 
 __all__ = ['SHIPPED', 'MlipError', 'build_calculator', 'check_covers', 'check_modal', 'device_keyword_of',
-           'distribution_name', 'distribution_version', 'elements_of', 'evaluate', 'import_object', 'locate_shipped',
-           'model_path_of', 'predict', 'resolve_device', 'sha256_file', 'shipped_calculator', 'shipped_model']
+           'distribution_name', 'distribution_version', 'elements_of', 'evaluate', 'import_object', 'load_in_python',
+           'locate_shipped', 'model_path_of', 'predict', 'probe', 'probe_main', 'resolve_device', 'sha256_file',
+           'shipped_calculator', 'shipped_model']

@@ -12,7 +12,7 @@ from aiida.orm import Data
 from aiida_glassml.common import mlip
 from aiida_glassml.common.mlip import MlipError
 
-__all__ = ('MlipError', 'MlipPotentialData')
+__all__ = ('MlipError', 'MlipPotentialData', 'job_code')
 
 
 class MlipPotentialData(Data):
@@ -21,7 +21,9 @@ class MlipPotentialData(Data):
     Attributes: ``calculator`` (``module:Class`` or ``module:Class.factory``), ``kwargs``, ``model_keyword`` (the
     keyword that takes the model path), ``model_filename``/``sha256_model`` (a stored file), ``shipped_model``
     (weights shipped in the package: package, path, sha256, name), ``package``/``package_version`` (at creation),
-    ``device``/``device_keyword``/``device_fallback``, ``elements`` and free-form ``provenance``.
+    ``device``/``device_keyword``/``device_fallback``, ``elements``, free-form ``provenance`` and ``python_code`` (the
+    label of the code whose python loads the calculator when that is another environment, e.g. ``mace-python``: the
+    load check then runs in that python, and jobs running the MLIP must run on that code).
 
     The model is loaded once on creation (on the CPU), so a file that does not load, an unknown calculator or a
     device that is not present is refused before anything is stored. ``MlipPotentialData.chgnet()`` and
@@ -41,7 +43,9 @@ class MlipPotentialData(Data):
         device_fallback: bool = False,
         device_keyword: str | None = None,
         provenance: dict | None = None,
+        python_code: str | None = None,
         _shipped: dict | None = None,
+        _loaded: dict | None = None,
         **node_kwargs,
     ):
         super().__init__(**node_kwargs)
@@ -49,13 +53,18 @@ class MlipPotentialData(Data):
             return  # loading from the database
         if not isinstance(calculator, str) or not calculator.strip():
             raise MlipError(f'give the calculator as an import path "module:Class", got {calculator!r}.')
-        try:
-            factory = mlip.import_object(calculator)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise MlipError(f'unknown calculator {calculator!r} ({type(exc).__name__}: {exc}); give an importable '
-                            '"module:Class", e.g. "sevenn.calculator:SevenNetCalculator".') from None  # fmt: skip
-        if device_keyword is None:
-            device_keyword = (_shipped or {}).get('device_keyword') or mlip.device_keyword_of(factory)
+        python = None
+        if python_code is not None:  # another environment loads it: no import here
+            python = _python_of(python_code) if _loaded is None else None
+        else:
+            try:
+                factory = mlip.import_object(calculator)
+            except (ImportError, AttributeError, ValueError) as exc:
+                raise MlipError(f'unknown calculator {calculator!r} ({type(exc).__name__}: {exc}); give an importable '
+                                '"module:Class", e.g. "sevenn.calculator:SevenNetCalculator", or the `python_code` '
+                                'whose environment has it.') from None  # fmt: skip
+            if device_keyword is None:
+                device_keyword = (_shipped or {}).get('device_keyword') or mlip.device_keyword_of(factory)
         mlip.resolve_device(device, device_fallback)  # not present here and no fallback: refused now
         content = None
         if model_file is not None:
@@ -64,7 +73,7 @@ class MlipPotentialData(Data):
                 raise MlipError(f'model file {path} not found.')
             if not model_keyword:
                 raise MlipError(f'give `model_keyword`, the keyword of {calculator} that takes the model path (e.g. '
-                                '"model" for SevenNet and MACE).')  # fmt: skip
+                                '"model" for SevenNet, "model_paths" for MACE).')  # fmt: skip
             content = path.read_bytes()
             self.base.attributes.set_many({'model_filename': self.MODEL + ''.join(path.suffixes),
                                            'sha256_model': mlip.sha256_file(path)})  # fmt: skip
@@ -73,21 +82,30 @@ class MlipPotentialData(Data):
             'kwargs': dict(kwargs or {}),
             'model_keyword': model_keyword,
             'shipped_model': _shipped and {k: _shipped[k] for k in ('family', 'package', 'path', 'sha256', 'name')},
-            'package': mlip.distribution_name(calculator),
-            'package_version': mlip.distribution_version(calculator),
+            'package': mlip.distribution_name(calculator) if python_code is None else None,
+            'package_version': mlip.distribution_version(calculator) if python_code is None else None,
             'device': device,
             'device_keyword': device_keyword,
             'device_fallback': bool(device_fallback),
             'provenance': dict(provenance or {}),
+            'python_code': python_code,
         }
         self.base.attributes.set_many(attributes)
         # load once on the CPU: proves the file loads with this calculator, and says which elements it covers
+        calc = None
+        label = str(model_file) if model_file is not None else None
         with tempfile.TemporaryDirectory() as tmp:
             if content is not None:
                 pathlib.Path(tmp, self.model_filename).write_bytes(content)
-            label = str(model_file) if model_file is not None else None
-            calc = mlip.build_calculator(self.calculator_spec(), tmp, device='cpu', model_label=label)
-        from_model = mlip.elements_of(calc)
+            if python_code is None:
+                calc = mlip.build_calculator(self.calculator_spec(), tmp, device='cpu', model_label=label)
+                from_model = mlip.elements_of(calc)
+            else:
+                loaded = _loaded or mlip.load_in_python(python, self.calculator_spec(), tmp, model_label=label,
+                                                        where=f'code {python_code}')  # fmt: skip
+                from_model = loaded.get('elements')
+                self.base.attributes.set_many({key: loaded.get(key) for key in
+                                               ('package', 'package_version', 'device_keyword')})  # fmt: skip
         if elements is not None:
             elements = _check_symbols(elements)
             if from_model is not None:
@@ -97,7 +115,7 @@ class MlipPotentialData(Data):
         self.base.attributes.set('elements', list(elements if elements is not None else from_model))
         if content is not None:
             self.base.repository.put_object_from_bytes(content, self.model_filename)
-        if device == 'cpu':  # the check load is the calculator: keep it
+        if device == 'cpu' and calc is not None:  # the check load is the calculator: keep it
             self._calculators = {'cpu': calc}
 
     # ---------------------------------------------------------------- shipped universal models
@@ -147,6 +165,22 @@ class MlipPotentialData(Data):
     @property
     def provenance(self) -> dict:
         return dict(self.base.attributes.get('provenance', {}))
+
+    @property
+    def python_code(self) -> str | None:
+        """The label of the code whose python loads this MLIP (its own environment, e.g. ``mace-python``); None: the
+        python of this environment (``glassml-python``). Jobs that run the MLIP run on that code."""
+        return self.base.attributes.get('python_code', None)
+
+    def check_code(self, code) -> None:
+        """Refuse a job ``code`` other than :attr:`python_code` (one line naming both)."""
+        if self.python_code is None or code is None:
+            return
+        own = _load_python_code(self.python_code)
+        if own.uuid != code.uuid:
+            raise MlipError(f'this MLIP ({self.calculator}) loads only in the python of code {own.full_label}, but the '
+                            f'job runs on code {code.full_label}; give code={own.full_label} (or leave it to the '
+                            'builder).')  # fmt: skip
 
     @property
     def model_filename(self) -> str | None:
@@ -220,12 +254,55 @@ class MlipPotentialData(Data):
         """The ASE calculator, loaded from local files only (``device`` overrides the stored one); kept for reuse."""
         key = device or self.device
         cache = self.__dict__.setdefault('_calculators', {})
+        if key not in cache and self.python_code is not None:
+            try:
+                mlip.import_object(self.calculator)
+            except (ImportError, AttributeError, ValueError):
+                raise MlipError(f'{self.calculator} loads in the python of code {self.python_code}, not in this '
+                                'environment; run it through a job on that code (AseMDCalculation, '
+                                'EvaluatePotentialCalculation).') from None  # fmt: skip
         if key not in cache:
             cache[key] = mlip.build_calculator(self.calculator_spec(), self._cached_folder(), device=device)
         return cache[key]
 
     def check_covers(self, symbols: t.Iterable[str]) -> None:
         mlip.check_covers(self.elements, symbols, name=f'the potential ({self.calculator})')
+
+
+def job_code(potential, code=None):
+    """The code a job running ``potential`` must use: the MLIP's own ``python_code`` when it names one (the only
+    environment that loads it), else ``code``. Builders call this, so a MACE model runs on mace-python by itself."""
+    label = getattr(potential, 'python_code', None) if isinstance(potential, MlipPotentialData) else None
+    return _load_python_code(label) if label else code
+
+
+def _load_python_code(label: str):
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.orm import load_code
+
+    try:
+        return load_code(label)
+    except (NotExistent, MultipleObjectsError) as exc:
+        raise MlipError(f'python_code {label!r} is not one registered code ({type(exc).__name__}); register it '
+                        '(`aiida-glassml setup` registers mace-python@localhost) or give its full label.') from None
+
+
+def _python_of(label: str) -> str:
+    """The local interpreter of the code ``label``, to check the model with before anything is stored."""
+    import os
+
+    from aiida.orm import InstalledCode
+
+    code = _load_python_code(label)
+    computer = code.computer
+    if not isinstance(code, InstalledCode) or computer is None or computer.transport_type != 'core.local':
+        raise MlipError(f'python_code {code.full_label} is not a python on this machine, so the model cannot be '
+                        'checked here; give a code on a local computer (e.g. mace-python@localhost).')  # fmt: skip
+    path = code.filepath_executable.as_posix()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise MlipError(f'the python {path} of code {code.full_label} does not exist; reinstall its environment '
+                        '(e.g. `make install-mace`) and run `aiida-glassml setup`.')  # fmt: skip
+    return path
 
 
 def _check_symbols(elements: t.Sequence[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""``TrainingSetData``: labelled frames (structure, energy, forces, optional stress and magnetic moments)."""
+"""``TrainingSetData``: labelled frames (structure, energy, forces, optional stress, magnetic moments and Bader
+charges)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class TrainingSetData(Data):
             'sample_types': sorted({m['sample_type'] for m in frameset.metadata}),
             'has_stress': bool(frameset.has_stress.any()),
             'has_magmoms': bool(frameset.has_magmoms.any()),
+            'has_bader_charges': bool(frameset.has_bader.any()),
             'format': 'glassml.frames/1 (npz+json)',
         })  # fmt: skip
 
@@ -162,6 +164,6 @@ def _load_frameset(uuid: str) -> FrameSet:
     from aiida.orm import load_node
 
     frameset = load_node(uuid)._read_frameset()
-    for key in FrameSet.ARRAY_KEYS:
+    for key in FrameSet.ARRAY_KEYS + FrameSet.OPTIONAL_ARRAY_KEYS:
         getattr(frameset, key).setflags(write=False)
     return frameset

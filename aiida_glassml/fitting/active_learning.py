@@ -3,7 +3,9 @@ verdict of a fitted potential and the iteration table. ``ActiveLearningWorkChain
 the loop; everything it decides is decided here, so it can be tested without a profile.
 
 The loop is the NaFePO4 study's (Christensen et al., J. Mater. Chem. A 2025): explore with MD tracking the extrapolation
-grade gamma, select extrapolative frames by D-optimality (``pace_select``), label them, up-fit, repeat.
+grade gamma, select extrapolative frames by D-optimality (``pace_select``), label them, up-fit, repeat. With the
+``force_deviation`` selector (the Na3V2(PO4)3 committee study) a committee of potentials explores, tracking the largest
+per-atom force standard deviation σ_F,max, and the frames with σ_lo < σ_F,max < σ_hi are selected, most uncertain first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 #: Stop reasons, in the order they are checked within an iteration.
 STOP_REASONS = {
-    'converged': 'at least `converged_fraction` of the exploration runs finished without reaching gamma_lo',
+    'converged': 'at least `converged_fraction` of the exploration runs finished without reaching gamma_lo (or sigma_lo)',
     'few_new_frames': 'the selection returned fewer than `min_new_frames` frames',
     'no_improvement': 'the test force RMSE improved by less than `min_improvement` (relative)',
     'max_iterations': '`max_iterations` iterations ran without meeting another criterion',
@@ -29,7 +31,14 @@ DEFAULT_LOOP_SETTINGS: dict[str, t.Any] = {
     'min_new_frames': 1,
     'min_improvement': None,
     'seed': 1,
+    'selector': 'gamma',
+    'committee_size': 4,
+    'committee_holdout': 0.1,
 }
+#: how candidate frames are chosen: D-optimal on gamma (pace_select) or a committee's force deviation
+SELECTORS = ('gamma', 'force_deviation')
+#: exit statuses of an MD run stopped at its uncertainty limit (gamma_hi: 350, a committee's sigma_hi: 351)
+HALT_EXIT_STATUSES = (350, 351)
 
 #: Energy per atom (eV) a stability run may rise above its first thermo line before it counts as blown up; a melt at
 #: 5000 K sits ~0.6 eV/atom above the glass, an exploding one climbs without bound.
@@ -71,6 +80,17 @@ def validate_loop_settings(settings: t.Mapping | None = None) -> dict:
         )
     if not _is_int(merged['seed']) or not 0 < merged['seed'] < 100_000:
         raise ActiveLearningError(f'`seed` must be an integer in 1..99999, got {merged["seed"]!r}.')
+    if merged['selector'] not in SELECTORS:
+        raise ActiveLearningError(f'unknown `selector` {merged["selector"]!r}; use one of {SELECTORS}.')
+    if not _is_int(merged['committee_size']) or not 2 <= merged['committee_size'] <= 64:
+        raise ActiveLearningError(f'`committee_size` must be an integer in 2..64 (the study: 4), got '
+                                  f'{merged["committee_size"]!r}.')
+    holdout = merged['committee_holdout']
+    if not _is_number(holdout) or not 0 < holdout < 1:
+        raise ActiveLearningError(
+            f'`committee_holdout` is the share of the training set each committee member leaves out (its own seeded '
+            f'split, which makes the members differ), in (0, 1) e.g. 0.1; got {holdout!r}.'
+        )
     return merged
 
 
@@ -83,6 +103,32 @@ def check_gamma_window(gamma_lo, gamma_hi) -> None:
             f'gamma_lo ({gamma_lo}) must be below gamma_hi ({gamma_hi}): frames above gamma_lo are candidates and a run '
             'stops at gamma_hi. Lower gamma_lo or raise gamma_hi (the study: 2.5 and 30).'
         )
+
+
+def check_sigma_window(sigma_lo, sigma_hi) -> None:
+    """0 < sigma_lo < sigma_hi (eV/Å): frames with σ_F,max between them are candidates, runs stop above sigma_hi."""
+    if not (_is_number(sigma_lo) and _is_number(sigma_hi)) or sigma_lo <= 0:
+        raise ActiveLearningError(f'sigma_lo and sigma_hi must be positive numbers in eV/Å, got {sigma_lo!r} and '
+                                  f'{sigma_hi!r}.')  # fmt: skip
+    if sigma_lo >= sigma_hi:
+        raise ActiveLearningError(
+            f'sigma_lo ({sigma_lo} eV/Å) must be below sigma_hi ({sigma_hi} eV/Å): frames between them are candidates '
+            'and a run stops above sigma_hi. Lower sigma_lo or raise sigma_hi (the committee study: 1 and 5).'
+        )
+
+
+def member_seed(base_seed: int, member: int) -> int:
+    """The seed of committee member ``member`` (0-based): its train/held-out split and pacemaker's seed."""
+    return int(base_seed) * 100 + int(member) + 1
+
+
+def select_by_force_deviation(sigma: t.Sequence[float], sigma_lo: float, sigma_hi: float, max_select: int) -> list[int]:
+    """Indices of the candidate frames to label: σ_lo < σ_F,max < σ_hi, most uncertain first (ties keep candidate
+    order), at most ``max_select``. Frames above σ_hi come from runs about to break and are left out."""
+    values = np.asarray(sigma, dtype=float)
+    inside = np.flatnonzero(np.isfinite(values) & (values > sigma_lo) & (values < sigma_hi))
+    order = inside[np.argsort(-values[inside], kind='stable')]
+    return [int(i) for i in order[:max_select]]
 
 
 def exploration_seed(base_seed: int, iteration: int, index: int) -> int:
@@ -99,10 +145,11 @@ def velocity_seed(base_seed: int, iteration: int, index: int) -> int:
 # -- exploration outcome -------------------------------------------------------------------------------------------------
 def classify_run(finished_ok: bool, exit_status: int | None, max_gamma: float | None, gamma_lo: float) -> str:
     """``quiet`` (finished below gamma_lo), ``extrapolating`` (finished, reached gamma_lo), ``halted`` (stopped at
-    gamma_hi, exit 350: expected, its frames count) or ``crashed`` (anything else: reported, the loop goes on)."""
+    gamma_hi, exit 350, or a committee above sigma_hi, 351: expected, its frames count) or ``crashed`` (anything else:
+    reported, the loop goes on). With a committee ``max_gamma``/``gamma_lo`` are σ_F,max and sigma_lo."""
     if finished_ok:
         return 'extrapolating' if max_gamma is not None and max_gamma >= gamma_lo else 'quiet'
-    if exit_status == 350:
+    if exit_status in HALT_EXIT_STATUSES:
         return 'halted'
     return 'crashed'
 
@@ -156,10 +203,12 @@ def stability_verdict(
         bad = ~np.isfinite(energy) | (energy - energy[0] > blow_up)
         if bad.any():
             failed_at, reason = float(time_ps[np.argmax(bad)]), f'energy blow-up (> {blow_up} eV/atom above the start)'
-    if exit_status == 350 or stop_reason == 'gamma_halt':
+    if exit_status in HALT_EXIT_STATUSES or stop_reason in ('gamma_halt', 'force_deviation_halt'):
         when = halt_time if halt_time is not None else (float(time_ps[-1]) if time_ps.size else 0.0)
         if failed_at is None or when < failed_at:
-            failed_at, reason = when, 'extrapolation grade reached gamma_hi'
+            committee = exit_status == 351 or stop_reason == 'force_deviation_halt'
+            failed_at = when
+            reason = 'committee force deviation exceeded sigma_hi' if committee else 'extrapolation grade reached gamma_hi'
     elif exit_status not in (0, None):
         when = float(time_ps[-1]) if time_ps.size else 0.0
         if failed_at is None:

@@ -4,6 +4,10 @@ Conventions (see docs/fitting.md): the potential predicts energies relative to p
 DFT energy is corrected first, ``E_ref = E_DFT - sum_i e0[Z_i]``. Energy errors are per atom,
 ``(E_pred - E_ref) / N`` in meV/atom, averaged over frames; force errors are over all Cartesian components of all
 atoms, in meV/Å.
+
+Energies after a fitted per-element offset (:func:`fit_element_offsets`) sit next to the raw ones: a universal MLIP
+predicts total energies in its own training set's reference, so its raw energy errors mostly measure that constant
+per-element shift; the offset errors measure what the shift cannot remove.
 """
 
 from __future__ import annotations
@@ -91,11 +95,57 @@ def summarise(errors: dict[str, np.ndarray], forces_ref=None, forces_pred=None) 
     }
 
 
+def fit_element_offsets(numbers: np.ndarray, n_atoms: np.ndarray, energy_ref, energy_pred) -> dict:
+    """Least-squares per-element constants ``c_e`` (eV/atom) with ``E_pred - sum_e n_fe c_e ~ E_ref``, weighted per
+    atom (the residual of a frame is divided by its atom count, as the energy metrics are), and the per-atom errors
+    left after subtracting them.
+
+    ``numbers``: atomic numbers of all atoms, frame after frame; ``n_atoms``: atoms per frame. When the frames do not
+    fix every constant (one composition only, or compositions in fixed ratios) the minimum-norm solution is taken:
+    the errors are still those of the best offset. Returns ``offsets`` {symbol: eV/atom}, ``rank`` (independent
+    constants) and ``energy_error_per_atom`` (meV/atom, per frame)."""
+    from ase.data import chemical_symbols
+
+    n_atoms = np.asarray(n_atoms, dtype=np.int64)
+    numbers = np.asarray(numbers, dtype=np.int64)
+    energy_ref, energy_pred = np.asarray(energy_ref, float), np.asarray(energy_pred, float)
+    if len(numbers) != n_atoms.sum() or energy_ref.shape != n_atoms.shape or energy_pred.shape != n_atoms.shape:
+        raise MetricsError(f'{len(numbers)} atoms and {len(energy_pred)} predictions for {len(n_atoms)} frames of '
+                           f'{int(n_atoms.sum())} atoms.')  # fmt: skip
+    species = np.unique(numbers)
+    frame_of_atom = np.repeat(np.arange(len(n_atoms)), n_atoms)
+    counts = np.zeros((len(n_atoms), len(species)))
+    np.add.at(counts, (frame_of_atom, np.searchsorted(species, numbers)), 1.0)
+    per_atom = np.maximum(n_atoms, 1)[:, None]
+    difference = (energy_pred - energy_ref) / per_atom[:, 0]
+    offsets, _, rank, _ = np.linalg.lstsq(counts / per_atom, difference, rcond=None)
+    residual = difference - (counts / per_atom) @ offsets
+    return {
+        'offsets': {chemical_symbols[int(z)]: float(c) for z, c in zip(species, offsets)},
+        'rank': int(rank),
+        'energy_error_per_atom': 1000.0 * residual,
+    }
+
+
+def offset_metrics(numbers, errors: dict[str, np.ndarray]) -> dict:
+    """``energy_mae_offset``/``energy_rmse_offset`` (meV/atom) after :func:`fit_element_offsets` on the frames of
+    :func:`frame_errors`, with the fitted ``energy_offsets`` (eV/atom) and their ``energy_offsets_rank``."""
+    fitted = fit_element_offsets(numbers, errors['n_atoms'], errors['energy_reference'], errors['energy_predicted'])
+    de = fitted['energy_error_per_atom']
+    return {
+        'energy_mae_offset': float(np.abs(de).mean()),
+        'energy_rmse_offset': float(np.sqrt((de**2).mean())),
+        'energy_offsets': fitted['offsets'],
+        'energy_offsets_rank': fitted['rank'],
+    }
+
+
 def compute_metrics(
     frameset: FrameSet, energy_pred, forces_pred, reference_energy: t.Mapping[str, float] | None = None
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Metrics and per-frame errors of predictions (total energies relative to the references, eV; forces eV/Å)."""
+    """Metrics and per-frame errors of predictions (total energies relative to the references, eV; forces eV/Å),
+    raw and (energies) after a fitted per-element offset."""
     errors = frame_errors(
         frameset.n_atoms, corrected_energies(frameset, reference_energy), energy_pred, frameset.forces, forces_pred
     )
-    return summarise(errors), errors
+    return {**summarise(errors), **offset_metrics(frameset.numbers, errors)}, errors

@@ -25,6 +25,9 @@ DEFAULT_INITIAL_MAGNETIZATION = {'Fe': 4, 'V': 2, 'Mn': 5, 'Co': 3, 'Ni': 2, 'Cr
 PROJECT = 'aiida'
 POS_FILE, FRC_FILE, CELL_FILE = f'{PROJECT}-pos-1.xyz', f'{PROJECT}-frc-1.xyz', f'{PROJECT}-1.cell'
 OUTPUT_FILE = 'aiida.out'
+#: the valence electron density of a single point, written with ``E_DENSITY_CUBE`` (total density also in UKS runs,
+#: which write the spin density to a file of its own)
+DENSITY_CUBE_FILE = f'{PROJECT}-ELECTRON_DENSITY-1_0.cube'
 # AIMD thermostats (`aimd.thermostat`): CSVR (the NaFePO4 AIMD preset) and a Nosé–Hoover chain (the Na-V-P-O thesis).
 THERMOSTATS = ('csvr', 'nose_hoover')
 NOSE_HOOVER_CHAIN = 3  # CP2K's default chain length
@@ -91,6 +94,30 @@ def select_basis_and_potential(
 
 def count_valence_electrons(symbols: t.Sequence[str], kinds: dict[str, tuple[str, str]]) -> int:
     return sum(int(kinds[s][1].rsplit('-q', 1)[1]) for s in symbols)
+
+
+def valence_charges(symbols: t.Iterable[str], settings: dict) -> dict[str, int]:
+    """Z_val per element: the q of the GTH pseudopotential the ``cp2k`` settings select (Na 9 for GTH-PBE-q9), what
+    a Bader population of CP2K's (valence) density is compared with."""
+    kinds = select_basis_and_potential(
+        symbols, settings.get('basis', 'DZVP'), settings.get('xc', 'PBE'), settings.get('data_dir', DEFAULT_DATA_DIR),
+        settings.get('basis_file', 'BASIS_MOLOPT'), settings.get('potential_file', 'GTH_POTENTIALS'),
+    )  # fmt: skip
+    return {element: int(potential.rsplit('-q', 1)[1]) for element, (_, potential) in kinds.items()}
+
+
+def with_density_cube(parameters: dict, stride: int = 1) -> dict:
+    """Copy of ``parameters`` printing the electron density of the last SCF as a cube (:data:`DENSITY_CUBE_FILE`),
+    every ``stride``-th grid point along each axis (1: the full grid; a stride that does not divide the grid makes a
+    cube whose cell is off)."""
+    import copy
+
+    if int(stride) < 1:
+        raise LabelingInputError(f'`bader.stride` must be a positive integer, got {stride}; 1 prints every point.')
+    parameters = copy.deepcopy(parameters)
+    dft_print = parameters['FORCE_EVAL']['DFT'].setdefault('PRINT', {})
+    dft_print['E_DENSITY_CUBE'] = {'STRIDE': ' '.join([str(int(stride))] * 3)}
+    return parameters
 
 
 # ------------------------------------------------------------------------------------------------ input

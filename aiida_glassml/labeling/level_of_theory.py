@@ -21,7 +21,7 @@ import typing as t
 from .errors import LabelingInputError
 
 #: keys recorded but not compared: the same physics run by another build of the code is the same level of theory
-NOT_COMPARED = ('code', 'code_versions', 'potential_label', 'potential_sha256', 'note')
+NOT_COMPARED = ('code', 'code_versions', 'potential_label', 'potential_sha256', 'package_version', 'note')
 #: maps element -> value, compared only on the elements both sides have
 PER_ELEMENT_KEYS = ('pseudopotentials', 'basis_sets', 'hubbard_u')
 TEACHER_NOTE = 'labels from an interatomic potential (a teacher), not from DFT'
@@ -119,8 +119,10 @@ def vasp_level(settings: dict, elements: t.Iterable[str], family: str | None, co
 
 
 def potential_level(potential_type: str, uuid: str, label: str | None = None, sha256: str | None = None,
-                    name: str | None = None, code: dict | None = None) -> dict:  # fmt: skip
-    """Level of the teacher engine: an interatomic potential (``ace`` or ``classical``), identified by its node UUID."""
+                    name: str | None = None, code: dict | None = None, mlip: dict | None = None) -> dict:  # fmt: skip
+    """Level of the teacher engine: an interatomic potential (``ace``, ``classical`` or ``mlip``), identified by its
+    node UUID. ``mlip``: an MLIP's ``calculator``, ``calculator_kwargs``, ``model_sha256`` (its weights),
+    ``shipped_model`` and ``package``/``package_version`` (the version is recorded, not compared)."""
     level = {
         'engine': 'potential', 'method': 'interatomic potential', 'potential_type': potential_type,
         'potential_uuid': uuid, 'note': TEACHER_NOTE, 'code': code or {},
@@ -131,6 +133,7 @@ def potential_level(potential_type: str, uuid: str, label: str | None = None, sh
         level['potential_label'] = label
     if sha256:
         level['potential_sha256'] = sha256
+    level.update({key: value for key, value in (mlip or {}).items() if value is not None})
     return level
 
 

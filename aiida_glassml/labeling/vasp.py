@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import re
 import typing as t
 
 import numpy as np
@@ -188,6 +189,18 @@ def build_incar(symbols: t.Sequence[str], settings: dict, mode: str, md: dict | 
             'nblock': 1, 'isif': 2,  # ISIF 2: the stress of every step (VASP's MD default, ISIF 0, computes none)
         })  # fmt: skip
     return incar
+
+
+#: VASP's charge density (ρ·V on the FFT grid), written with LCHARG
+CHGCAR_FILE = 'CHGCAR'
+
+
+def potcar_zval(text: str) -> float:
+    """The valence charge ``ZVAL`` of a POTCAR's header (``POMASS = ...; ZVAL = 7.000 mass and valenz``)."""
+    found = re.search(r'ZVAL\s*=\s*([-+\d.Ee]+)', text)
+    if found is None:
+        raise LabelingInputError('the POTCAR has no ZVAL in its header; upload a complete POTCAR to the family.')
+    return float(found.group(1))
 
 
 def potential_mapping(elements: t.Iterable[str], settings: dict) -> dict[str, str]:

@@ -17,7 +17,8 @@ masses follow the target temperature, as LAMMPS recomputes them). Minimisation i
 Files written into the output folder (names in :data:`FILES`): thermo table, full dump (extxyz, every
 ``dump_interval`` steps; positions wrapped into the cell with an integer ``images`` array, the LAMMPS layout),
 final structure (extxyz), gamma log, extrapolative frames (max gamma ≥ ``gamma_lo``) and
-``results.json``.
+``results.json``. With a committee (calculator type ``committee``) the dynamics follow the members' mean and the
+force-deviation log and candidate frames (σ_F,max > ``sigma_lo``) take the place of gamma's.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ FILES = {
     'dump': 'dump.extxyz',
     'final': 'final.extxyz',
     'gamma': 'gamma.dat',
+    'force_deviation': 'force_deviation.dat',
     'extrapolative': 'extrapolative.extxyz',
     'results': 'results.json',
 }
@@ -74,9 +76,15 @@ def load_calculator(spec: t.Mapping, folder: pathlib.Path | str = '.'):
     ``{'type': 'ase', 'name': NAME, 'kwargs': {...}}``: NAME is ``module:Class`` (or ``module:Class.factory``) or
     ``module.Class``, an entry point in group ``ase.calculators``, or a calculator name ASE knows (``emt``, ``lj``...).
     ``{'type': 'mlip', ...}``: an MLIP from local files only (:func:`aiida_glassml.common.mlip.build_calculator`).
+    ``{'type': 'committee', 'members': [spec, ...]}``: the mean of the members, reporting their force deviation
+    (:class:`aiida_glassml.md.committee.CommitteeCalculator`).
     """
     folder = pathlib.Path(folder)
     kind = spec.get('type')
+    if kind == 'committee':
+        from aiida_glassml.md.committee import CommitteeCalculator
+
+        return CommitteeCalculator([load_calculator(member, folder) for member in spec['members']])
     if kind == 'ace':
         from pyace import PyACECalculator
 
@@ -93,7 +101,7 @@ def load_calculator(spec: t.Mapping, folder: pathlib.Path | str = '.'):
             return mlip.build_calculator(spec, folder, log=lambda msg: print(msg, flush=True))
         except mlip.MlipError as exc:
             raise AseRunnerError(str(exc)) from None
-    raise AseRunnerError(f"calculator type {kind!r} is not known; use 'ace', 'ase' or 'mlip'.")
+    raise AseRunnerError(f"calculator type {kind!r} is not known; use 'ace', 'ase', 'mlip' or 'committee'.")
 
 
 def resolve_calculator_class(name: str):
@@ -197,6 +205,11 @@ class _Recorder:
             self.gamma_file = open(folder / FILES['gamma'], 'w', encoding='utf-8')  # noqa: SIM115
             self.gamma_file.write('# step max_gamma\n')
             (folder / FILES['extrapolative']).write_text('')
+        self.sigma_file = None
+        if protocol.force_deviation is not None:
+            self.sigma_file = open(folder / FILES['force_deviation'], 'w', encoding='utf-8')  # noqa: SIM115
+            self.sigma_file.write('# step max_force_deviation(eV/A)\n')
+            (folder / FILES['extrapolative']).write_text('')
         if protocol.dump_interval:
             (folder / FILES['dump']).write_text('')
         self.last_thermo = -1
@@ -205,12 +218,16 @@ class _Recorder:
         self.n_dump = 0
         self.n_extrapolative = 0
         self.max_gamma: float | None = None
+        self.last_sigma = -1
+        self.max_sigma: float | None = None
         self.last_line: dict = {}
 
     def close(self):
         self.thermo.close()
         if self.gamma_file is not None:
             self.gamma_file.close()
+        if self.sigma_file is not None:
+            self.sigma_file.close()
 
     def _pressure_bar(self) -> float:
         from ase.calculators.calculator import PropertyNotImplementedError
@@ -258,6 +275,11 @@ class _Recorder:
             frame.arrays.pop('momenta', None)  # keep the dump lean
         if 'forces' in fields:
             frame.arrays['forces'] = np.array(self.atoms.get_forces())
+        magmoms = self.atoms.calc.results.get('magmoms') if self.atoms.calc is not None else None
+        if magmoms is not None:  # CHGNet predicts moments: oxidation states during MD with the moment bins
+            frame.arrays['magmoms'] = np.asarray(magmoms, dtype=float).reshape(-1)
+        if self.protocol.force_deviation is not None and 'max_force_deviation' not in frame.info:
+            frame.info['max_force_deviation'] = self._force_deviation()[1]
         return frame
 
     def write_dump(self, step: int) -> None:
@@ -297,10 +319,45 @@ class _Recorder:
         if value >= tracking.gamma_hi:
             raise _Halt('gamma_halt', f'max gamma {value:.3f} reached gamma_hi {tracking.gamma_hi} at step {step}')
 
+    def _force_deviation(self) -> tuple[np.ndarray, float]:
+        """Per-atom σ_F and σ_F,max of the committee at the current positions."""
+        self.atoms.get_forces()  # results are current for these positions
+        sigma = self.atoms.calc.results.get('force_deviation')
+        if sigma is None:
+            raise AseRunnerError(
+                'force-deviation tracking is on but the calculator reports no `force_deviation`; run a committee '
+                '(calculator type `committee`) or set the protocol `force_deviation` to None.'
+            )
+        sigma = np.asarray(sigma, dtype=float)
+        return sigma, float(sigma.max())
+
+    def check_force_deviation(self, step: int) -> None:
+        """Record σ_F,max; save the frame above sigma_lo; raise ``_Halt('force_deviation_halt')`` above sigma_hi."""
+        from ase.io import write
+
+        tracking = self.protocol.force_deviation
+        if tracking is None or step == self.last_sigma:
+            return
+        self.last_sigma = step
+        sigma, value = self._force_deviation()
+        self.max_sigma = value if self.max_sigma is None else max(self.max_sigma, value)
+        self.sigma_file.write(f'{step} {value!r}\n')
+        self.sigma_file.flush()
+        if value > tracking.sigma_lo:
+            frame = self._frame(step, max_force_deviation=value)
+            frame.arrays['force_deviation'] = sigma
+            write(self.folder / FILES['extrapolative'], frame, format='extxyz', append=True)
+            self.n_extrapolative += 1
+        if value > tracking.sigma_hi:
+            raise _Halt('force_deviation_halt', f'committee force deviation {value:.3f} eV/Å exceeded sigma_hi '
+                                                f'{tracking.sigma_hi} eV/Å at step {step}')  # fmt: skip
+
     def record(self, step: int, force: bool = False) -> None:
         p = self.protocol
         if p.gamma is not None and (force or step % p.gamma.interval == 0):
             self.check_gamma(step)
+        if p.force_deviation is not None and (force or step % p.force_deviation.interval == 0):
+            self.check_force_deviation(step)
         if force or step % p.thermo_interval == 0:
             self.write_thermo(step)
         if p.dump_interval and (force or step % p.dump_interval == 0):
@@ -311,7 +368,7 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
                  log: t.Callable[[str], None] | None = print) -> dict:  # fmt: skip
     """Run ``protocol`` on ``atoms`` (modified in place) with ``calculator``; write the output files into ``folder``
     and return the results dict (also written to ``results.json``). A gamma halt is a normal return with
-    ``stop_reason='gamma_halt'``."""
+    ``stop_reason='gamma_halt'`` (a committee's: ``'force_deviation_halt'``)."""
     import ase
     from ase.optimize import FIRE
 
@@ -338,6 +395,7 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
                 FIRE(atoms, logfile=None).run(fmax=stage.ftol, steps=stage.maxiter)
                 atoms.set_momenta(momenta)
                 recorder.last_thermo = recorder.last_gamma = recorder.last_dump = -1  # positions changed at `step`
+                recorder.last_sigma = -1
                 recorder.record(step)
             elif isinstance(stage, InstantTemperature):
                 _set_velocities(atoms, stage.temperature, rng)
@@ -398,7 +456,8 @@ def run_protocol(atoms, calculator, protocol: MDProtocol, folder: str | pathlib.
         'n_atoms': len(final),
         'n_stages_completed': stages_done,
         'max_gamma': recorder.max_gamma,
-        'n_extrapolative_frames': recorder.n_extrapolative if protocol.gamma is not None else None,
+        'n_extrapolative_frames': recorder.n_extrapolative if protocol.tracking is not None else None,
+        'max_force_deviation': recorder.max_sigma,
         'wall_time_s': time.perf_counter() - started,
         'final_temperature': last.get('temperature'),
         'final_pressure': last.get('pressure'),

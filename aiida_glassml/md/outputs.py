@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 #: why a run stopped
-STOP_REASONS = ('completed', 'gamma_halt', 'lost_atoms', 'neighbor_overflow', 'walltime', 'error')
+STOP_REASONS = ('completed', 'gamma_halt', 'force_deviation_halt', 'lost_atoms', 'neighbor_overflow', 'walltime',
+                'error')
 
 #: ``thermo`` array names → units. ``time`` counts from the start of the first MD stage.
 THERMO_ARRAYS: dict[str, str] = {
@@ -44,7 +45,9 @@ RESULTS_KEYS: dict[str, str] = {
     'n_atoms': 'number of atoms at the end',
     'n_stages_completed': 'stages finished before the run stopped',
     'max_gamma': 'largest max per-atom gamma seen (optional: None without gamma tracking)',
-    'n_extrapolative_frames': 'frames with max gamma ≥ gamma_lo (optional)',
+    'n_extrapolative_frames': 'frames saved as candidates: max gamma ≥ gamma_lo, or a committee\'s σ_F,max > sigma_lo '
+                              '(optional)',
+    'max_force_deviation': 'largest committee σ_F,max seen, eV/Å (optional: None without a committee)',
     'wall_time_s': 'engine wall time in seconds (optional)',
     'final_temperature': 'K, last thermo line',
     'final_pressure': 'bar, last thermo line',
@@ -60,6 +63,7 @@ RESULTS_KEYS: dict[str, str] = {
 STOP_REASON_EXIT_CODES = {
     'completed': None,
     'gamma_halt': 'ERROR_GAMMA_HALT',
+    'force_deviation_halt': 'ERROR_FORCE_DEVIATION_HALT',
     'lost_atoms': 'ERROR_LOST_ATOMS',
     'neighbor_overflow': 'ERROR_NEIGHBOR_LIST_OVERFLOW',
     'walltime': 'ERROR_OUT_OF_WALLTIME',

@@ -178,6 +178,34 @@ class GammaTracking:
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class ForceDeviationTracking:
+    """Committee uncertainty tracking: every ``interval`` steps the largest per-atom force standard deviation across
+    the committee, σ_F,max (eV/Å); frames with σ_F,max > ``sigma_lo`` are saved for selection and the run stops at
+    σ_F,max > ``sigma_hi`` (the Na3V2(PO4)3 committee study: 1 and 5 eV/Å; above 5 the run is about to break)."""
+
+    interval: int = 1
+    sigma_lo: float = 1.0
+    sigma_hi: float = 5.0
+
+    def validate(self) -> None:
+        where = 'force_deviation'
+        if not isinstance(self.interval, int) or isinstance(self.interval, bool) or self.interval <= 0:
+            raise MDProtocolError(f'{where}: `interval` must be a positive number of steps, got {self.interval!r}.')
+        _check_number(where, 'sigma_lo', self.sigma_lo, non_negative=True, unit='eV/Å')
+        _check_number(where, 'sigma_hi', self.sigma_hi, positive=True, unit='eV/Å')
+        if self.sigma_lo >= self.sigma_hi:
+            raise MDProtocolError(
+                f'force_deviation: sigma_lo ({self.sigma_lo} eV/Å) must be below sigma_hi ({self.sigma_hi} eV/Å): '
+                'frames above sigma_lo are saved and the run stops above sigma_hi. Lower sigma_lo or raise sigma_hi '
+                '(the committee study used 1 and 5 eV/Å).'
+            )
+
+
+#: what an exploration tracks: the ACE extrapolation grade or a committee's force deviation
+TRACKINGS = ('gamma', 'force_deviation')
+
+
 @dataclasses.dataclass
 class MDProtocol:
     """A list of stages plus global settings. See the module docstring for units."""
@@ -195,6 +223,8 @@ class MDProtocol:
     dump_fields: tuple = ('positions',)
     thermo_interval: int = 100  # steps
     gamma: GammaTracking | None = None
+    #: committee force-deviation tracking (ASE with a committee only); exclusive with ``gamma``
+    force_deviation: ForceDeviationTracking | None = None
 
     # -- validation ------------------------------------------------------------------------------------------------
     def validate(self) -> MDProtocol:
@@ -237,7 +267,20 @@ class MDProtocol:
             if not isinstance(self.gamma, GammaTracking):
                 raise MDProtocolError(f'protocol: `gamma` must be a GammaTracking or None, got {self.gamma!r}.')
             self.gamma.validate()
+        if self.force_deviation is not None:
+            if not isinstance(self.force_deviation, ForceDeviationTracking):
+                raise MDProtocolError(f'protocol: `force_deviation` must be a ForceDeviationTracking or None, got '
+                                      f'{self.force_deviation!r}.')
+            if self.gamma is not None:
+                raise MDProtocolError('protocol: track either `gamma` (one ACE potential with an active set) or '
+                                      '`force_deviation` (a committee), not both; set the other to None.')
+            self.force_deviation.validate()
         return self
+
+    @property
+    def tracking(self) -> str | None:
+        """``gamma``, ``force_deviation`` or None: which uncertainty the run records and halts on."""
+        return 'gamma' if self.gamma is not None else 'force_deviation' if self.force_deviation is not None else None
 
     # -- steps -----------------------------------------------------------------------------------------------------
     def stage_steps(self, stage: Stage) -> int:
@@ -287,6 +330,8 @@ class MDProtocol:
             'dump_fields': list(self.dump_fields),
             'thermo_interval': self.thermo_interval,
             'gamma': dataclasses.asdict(self.gamma) if self.gamma is not None else None,
+            # only when set, so the stored protocols of runs without a committee stay as they were
+            **({'force_deviation': dataclasses.asdict(self.force_deviation)} if self.force_deviation else {}),
         }
 
     @classmethod
@@ -322,9 +367,16 @@ class MDProtocol:
                 raise MDProtocolError(f'gamma: unknown keys {bad}; known keys are {sorted(fields)} '
                                       '(e.g. {"interval": 100, "gamma_lo": 2.5, "gamma_hi": 30.0}).')
             gamma = GammaTracking(**gamma)
+        force_deviation = data.pop('force_deviation', None)
+        if force_deviation is not None:
+            fields = {f.name for f in dataclasses.fields(ForceDeviationTracking)}
+            if not isinstance(force_deviation, t.Mapping) or set(force_deviation) - fields:
+                raise MDProtocolError(f'force_deviation: expected a mapping with keys among {sorted(fields)} (e.g. '
+                                      f'{{"interval": 1, "sigma_lo": 1.0, "sigma_hi": 5.0}}), got {force_deviation!r}.')
+            force_deviation = ForceDeviationTracking(**force_deviation)
         if 'dump_fields' in data:
             data['dump_fields'] = tuple(data['dump_fields'])
-        protocol = cls(stages=stages, gamma=gamma, **data)
+        protocol = cls(stages=stages, gamma=gamma, force_deviation=force_deviation, **data)
         return protocol.validate() if validate else protocol
 
     def describe(self) -> list[str]:
@@ -412,13 +464,17 @@ def exploration(
     gamma_interval: int = 1,
     gamma_lo: float = STUDY_EXPLORATION['gamma_lo'],
     gamma_hi: float = STUDY_EXPLORATION['gamma_hi'],
+    tracking: str = 'gamma',
+    sigma_lo: float = ForceDeviationTracking.sigma_lo,
+    sigma_hi: float = ForceDeviationTracking.sigma_hi,
     **settings,
 ) -> MDProtocol:
     """The study's active-learning exploration: NVT at ``t_high`` for ``hold_time`` ps, then cool in NVT at
     ``cooling_rate`` K/ps to ``t_end`` (0 K is not a thermostat target, so 0.01 K as in the study), a trajectory
     snapshot every ``snapshot_every`` K of cooling, and the extrapolation grade checked every ``gamma_interval`` steps
-    (1: every step, as the study; a structure can blow up between sparser checks). Remaining keyword arguments are
-    :class:`MDProtocol` settings (timestep, seed, thermostat...)."""
+    (1: every step, as the study; a structure can blow up between sparser checks). ``tracking='force_deviation'``
+    checks a committee's σ_F,max instead, at the same interval, with the window ``sigma_lo``/``sigma_hi`` (eV/Å).
+    Remaining keyword arguments are :class:`MDProtocol` settings (timestep, seed, thermostat...)."""
     _check_number('exploration', 'snapshot_every', snapshot_every, positive=True, unit='K')
     _check_number('exploration', 'cooling_rate', cooling_rate, positive=True, unit='K/ps')
     timestep = settings.get('timestep', MDProtocol.timestep)
@@ -428,19 +484,29 @@ def exploration(
     settings.setdefault('thermo_interval', max(1, min(snapshot_steps, 100)))
     settings.setdefault('initial_temperature', t_high)
     stages = [NVT(t_high, hold_time), Ramp(t_high, t_end, cooling_rate, ensemble='nvt')]
-    gamma = GammaTracking(interval=gamma_interval, gamma_lo=gamma_lo, gamma_hi=gamma_hi)
-    return MDProtocol(stages=stages, gamma=gamma, **settings).validate()
+    trackers = _uncertainty_tracking(tracking, gamma_interval, gamma_lo, gamma_hi, sigma_lo, sigma_hi)
+    return MDProtocol(stages=stages, **trackers, **settings).validate()
 
 
 def stability_test(
     *, temperature: float = 5000.0, time: float = 10.0, gamma_interval: int = 1, gamma_lo: float = 2.5,
-    gamma_hi: float = 30.0, **settings,
+    gamma_hi: float = 30.0, tracking: str = 'gamma', sigma_lo: float = ForceDeviationTracking.sigma_lo,
+    sigma_hi: float = ForceDeviationTracking.sigma_hi, **settings,
 ) -> MDProtocol:  # fmt: skip
     """The study's stability test of a fitted potential: NVT at ``temperature`` for ``time`` ps from a dense random
-    structure, gamma checked every ``gamma_interval`` steps (the run halts at ``gamma_hi``)."""
+    structure, gamma (or a committee's σ_F,max, ``tracking='force_deviation'``) checked every ``gamma_interval``
+    steps; the run halts at ``gamma_hi`` (``sigma_hi``)."""
     settings.setdefault('initial_temperature', temperature)
-    gamma = GammaTracking(interval=gamma_interval, gamma_lo=gamma_lo, gamma_hi=gamma_hi)
-    return MDProtocol(stages=[NVT(temperature, time)], gamma=gamma, **settings).validate()
+    trackers = _uncertainty_tracking(tracking, gamma_interval, gamma_lo, gamma_hi, sigma_lo, sigma_hi)
+    return MDProtocol(stages=[NVT(temperature, time)], **trackers, **settings).validate()
+
+
+def _uncertainty_tracking(tracking, interval, gamma_lo, gamma_hi, sigma_lo, sigma_hi) -> dict:
+    if tracking == 'gamma':
+        return {'gamma': GammaTracking(interval=interval, gamma_lo=gamma_lo, gamma_hi=gamma_hi)}
+    if tracking == 'force_deviation':
+        return {'force_deviation': ForceDeviationTracking(interval=interval, sigma_lo=sigma_lo, sigma_hi=sigma_hi)}
+    raise MDProtocolError(f'unknown uncertainty tracking {tracking!r}; use one of {TRACKINGS}.')
 
 
 def cooling_stage_index(protocol: MDProtocol) -> int | None:

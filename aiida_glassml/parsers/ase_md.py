@@ -30,10 +30,18 @@ def read_thermo(text: str) -> dict[str, np.ndarray]:
 
 
 def read_gamma(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and values of a two-column log (``gamma.dat``, ``force_deviation.dat``)."""
     table = np.loadtxt(io.StringIO(text), ndmin=2)
     if table.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     return table[:, 0].astype(np.int64), table[:, 1]
+
+
+def _magmoms(frame):
+    """Per-atom moments of a dump frame (extxyz reads a `magmoms` column into a calculator), or None."""
+    if frame.calc is not None and frame.calc.results.get('magmoms') is not None:
+        return np.asarray(frame.calc.results['magmoms'], dtype=float)
+    return frame.arrays.get('magmoms')
 
 
 def _trajectory(handle, indices=None):
@@ -46,12 +54,15 @@ def _trajectory(handle, indices=None):
     if not frames:
         return None
     arrays = {}
-    if 'max_gamma' in frames[0].info:
-        arrays['max_gamma'] = np.array([f.info['max_gamma'] for f in frames])
+    for name in ('max_gamma', 'max_force_deviation'):
+        if name in frames[0].info:
+            arrays[name] = np.array([f.info[name] for f in frames])
     if frames[0].calc is not None and 'forces' in frames[0].calc.results:  # extxyz reads `forces` into a calculator
         arrays['forces'] = np.stack([f.calc.results['forces'] for f in frames])
     if frames[0].has('momenta'):
         arrays['velocities'] = np.stack([f.get_velocities() for f in frames])
+    if _magmoms(frames[0]) is not None:  # an MLIP's predicted moments (CHGNet), μB per atom
+        arrays['magmoms'] = np.stack([_magmoms(f) for f in frames])
     return outputs.trajectory_from_frames(
         steps=[int(f.info['step']) for f in frames],
         cells=np.stack([np.array(f.cell) for f in frames]),
@@ -105,9 +116,16 @@ class AseMDParser(Parser):
         if protocol.gamma is not None and FILES['gamma'] in names:
             steps, max_gamma = read_gamma(retrieved.base.repository.get_object_content(FILES['gamma']))
             self.out('gamma', outputs.gamma_array(steps, max_gamma))
-            if summary.get('n_extrapolative_frames'):
-                with retrieved.base.repository.open(FILES['extrapolative']) as handle:
-                    self.out('extrapolative_trajectory', _trajectory(handle))
+        if protocol.force_deviation is not None and FILES['force_deviation'] in names:
+            steps, sigma = read_gamma(retrieved.base.repository.get_object_content(FILES['force_deviation']))
+            node = orm.ArrayData()
+            node.set_array('step', steps)
+            node.set_array('max_force_deviation', sigma)
+            node.base.attributes.set('units', {'step': '', 'max_force_deviation': 'eV/Å'})
+            self.out('force_deviation', node)
+        if protocol.tracking is not None and summary.get('n_extrapolative_frames') and FILES['extrapolative'] in names:
+            with retrieved.base.repository.open(FILES['extrapolative']) as handle:
+                self.out('extrapolative_trajectory', _trajectory(handle))
 
         self.out('results', outputs.results_dict({k: v for k, v in summary.items() if k in RESULTS_KEYS}))
 
@@ -115,6 +133,10 @@ class AseMDParser(Parser):
             return self.exit_codes.ERROR_GAMMA_HALT.format(
                 max_gamma=f'{summary.get("max_gamma"):.3f}', gamma_hi=protocol.gamma.gamma_hi, step=summary.get('n_steps')
             )  # fmt: skip
+        if stop_reason == 'force_deviation_halt':
+            return self.exit_codes.ERROR_FORCE_DEVIATION_HALT.format(
+                sigma=f'{summary.get("max_force_deviation"):.3f}', sigma_hi=protocol.force_deviation.sigma_hi,
+                step=summary.get('n_steps'))  # fmt: skip
         if stop_reason == 'error':
             message = summary.get('message', '')
             if 'non-finite' in message:

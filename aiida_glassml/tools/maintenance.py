@@ -7,6 +7,8 @@ stopped, an active process node without a checkpoint cannot be continued by anyo
 
 from __future__ import annotations
 
+import pathlib
+
 from aiida import orm
 from aiida.engine import ProcessState
 
@@ -38,3 +40,38 @@ def find_orphans() -> list[orm.ProcessNode]:
         project='*',
     )  # fmt: skip
     return sorted({node.pk: node for node in [*orphans, *unsealed.all(flat=True)]}.values(), key=lambda n: n.pk)
+
+
+def clear_stale_broker_files(profile=None) -> list[str]:
+    """Remove the state files a killed ZeroMQ broker left behind (``broker.pid``, ``broker.status``,
+    ``broker.sockets`` and the socket folder it names), when no broker service runs. The task queue is kept.
+
+    Why: aiida-core 2.9 starts the broker and the workers together, and a worker connects to the socket that
+    ``broker.sockets`` names as soon as that file exists. After a SIGKILL the file still names the dead broker's
+    socket, so a worker that starts before the new broker rewrites it connects to nothing, never receives a task, and
+    every process waits forever. Returns what was removed (nothing for another broker, or while a broker runs)."""
+    import shutil
+
+    from aiida.manage import get_manager
+
+    profile = profile or get_manager().get_profile()
+    if profile.process_control_backend != 'core.zeromq':
+        return []
+    from aiida.brokers.zeromq import ZeromqBroker
+    from aiida.brokers.zeromq.service import ZeromqBrokerService
+    from aiida.manage.configuration import get_config
+
+    if ZeromqBroker(profile).check_service_reachable():
+        return []
+    layout = ZeromqBrokerService.FilepathLayout(get_config().filepaths(profile)['broker_service']['dir'])
+    removed = []
+    if layout.sockets_file.exists():
+        sockets = pathlib.Path(layout.sockets_file.read_text().strip() or layout.sockets_file)
+        if sockets.is_dir():
+            shutil.rmtree(sockets, ignore_errors=True)
+            removed.append(str(sockets))
+    for path in (layout.sockets_file, layout.status_file, layout.pid_file):
+        if path.exists():
+            path.unlink()
+            removed.append(str(path))
+    return removed

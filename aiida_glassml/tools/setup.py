@@ -33,6 +33,10 @@ LAMMPS_PACE_LABEL = 'lammps-pace'
 #: pacemaker with the TensorFlow evaluator (tensorpot) in its own venv (`make install-tf`), beside this one's
 TF_VENV_ENV = 'GLASSML_TF_VENV'
 PACEMAKER_TF_LABEL = 'pacemaker-tf'
+#: mace-torch in its own venv (`make install-mace`; its e3nn pin clashes with sevenn's): its training CLI and python
+MACE_VENV_ENV = 'GLASSML_MACE_VENV'
+MACE_TRAIN_LABEL = 'mace-train'
+MACE_PYTHON_LABEL = 'mace-python'
 
 
 class SetupError(RuntimeError):
@@ -365,6 +369,84 @@ def register_codes(computer_label: str = 'localhost', echo=print) -> dict[str, s
     tf_path = register_pacemaker_tf(computer_label, echo=echo)
     if tf_path:
         registered[PACEMAKER_TF_LABEL] = tf_path
+    registered.update(register_mace_codes(computer_label, echo=echo))
+    return registered
+
+
+def find_mace_venv() -> str | None:
+    """The MACE venv: ``$GLASSML_MACE_VENV``, else ``.venv-mace`` beside the running venv (None when absent)."""
+    import pathlib
+
+    venv = os.environ.get(MACE_VENV_ENV) or str(pathlib.Path(sys.prefix).parent / '.venv-mace')
+    venv = os.path.abspath(os.path.expanduser(venv))
+    return venv if os.path.isfile(os.path.join(venv, 'bin', 'python')) else None
+
+
+#: run by the MACE venv's python before its codes are registered: the packages the jobs import there
+MACE_CHECK = ('import json, importlib.metadata as m; import torch, mace, ase, numpy; '
+              'from mace.calculators import MACECalculator; import aiida_glassml.common.mlip, '
+              'aiida_glassml.fitting.mace, aiida_glassml.md.ase_runner; '
+              'print(json.dumps({k: m.version(k) for k in ("mace-torch", "torch", "e3nn", "ase", "numpy")}))')
+
+
+def check_mace_venv(venv: str) -> tuple[dict | None, str | None]:
+    """``(versions, None)`` when the venv's python imports mace-torch, torch and the job modules and has
+    ``mace_run_train``; else ``(None, why)``."""
+    import json
+
+    python, train = os.path.join(venv, 'bin', 'python'), os.path.join(venv, 'bin', 'mace_run_train')
+    if not (os.path.isfile(train) and os.access(train, os.X_OK)):
+        return None, f'{venv} has no mace_run_train; run `make install-mace`'
+    try:
+        proc = subprocess.run([python, '-c', MACE_CHECK], capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f'{python} did not run: {exc}'
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
+        return None, f'{python} cannot import mace-torch and the job modules ({tail}); run `make install-mace`'
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def register_mace_codes(computer_label: str = 'localhost', echo=print, venv: str | None = None) -> dict[str, str]:
+    """Register the MACE venv's ``mace_run_train`` as ``mace-train`` (plugin ``glassml.mace_train``) and its python
+    as ``mace-python``, after checking that the venv imports mace-torch and the job modules; the versions go into the
+    codes' descriptions. Idempotent; an existing code pointing elsewhere is kept. Returns label -> path."""
+    from aiida.common.exceptions import NotExistent
+    from aiida.orm import InstalledCode, load_code
+
+    venv = venv or find_mace_venv()
+    if venv is None:
+        return {}
+    existing = {}
+    for label in (MACE_TRAIN_LABEL, MACE_PYTHON_LABEL):
+        try:
+            existing[label] = load_code(f'{label}@{computer_label}').filepath_executable.as_posix()
+        except NotExistent:
+            pass
+    if len(existing) == 2:  # checked when registered
+        return existing
+    versions, problem = check_mace_venv(venv)
+    if problem:
+        echo(f'Not registering {MACE_TRAIN_LABEL}/{MACE_PYTHON_LABEL}: {problem}.')
+        return {}
+    described = ', '.join(f'{k} {v}' for k, v in versions.items())
+    registered = {}
+    for label, exe, plugin in ((MACE_TRAIN_LABEL, 'mace_run_train', 'glassml.mace_train'),
+                               (MACE_PYTHON_LABEL, 'python', 'core.shell')):  # fmt: skip
+        path = os.path.join(venv, 'bin', exe)
+        try:
+            code = load_code(f'{label}@{computer_label}')
+            registered[label] = code.filepath_executable.as_posix()
+            if registered[label] != path:
+                echo(f'Code {label}@{computer_label} points to {registered[label]}, not {path}; keeping it.')
+            continue
+        except NotExistent:
+            pass
+        InstalledCode(computer=ensure_localhost(computer_label), filepath_executable=path, label=label,
+                      default_calc_job_plugin=plugin,
+                      description=f'MACE environment ({described})').store()  # fmt: skip
+        registered[label] = path
+        echo(f'Registered code {label}@{computer_label} -> {path} ({described})')
     return registered
 
 

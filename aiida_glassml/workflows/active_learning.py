@@ -6,7 +6,10 @@ tracking gamma (ASE/pyace or LAMMPS pace/extrapolation) -> the candidate frames 
 (``PaceSelectCalculation``) -> labels (``LabelWorkChain``, any engine) -> merged training set -> up-fit
 (``FitAceWorkChain``, new active set) -> test metrics on the fixed held-out set -> stability run at 5000 K -> report.
 Every step is a process and every artefact a node, so each DFT calculation is reachable from the potential it went into.
-The decisions live in :mod:`aiida_glassml.fitting.active_learning`.
+With the ``force_deviation`` selector a committee of ACE potentials (members fitted on their own seeded subsets of the
+training set) explores instead, tracking σ_F,max; the frames with sigma_lo < σ_F,max < sigma_hi are selected, most
+uncertain first (``select_committee_frames``), and every member is up-fitted. The decisions live in
+:mod:`aiida_glassml.fitting.active_learning`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from aiida_glassml.calcfunctions import active_learning as bookkeeping
-from aiida_glassml.calcfunctions.potential import run_evaluate_potential
+from aiida_glassml.calcfunctions.committee import check_candidates as check_committee_candidates
+from aiida_glassml.calcfunctions.committee import select_committee_frames
+from aiida_glassml.calculations.evaluate_potential import EvaluatePotentialCalculation, evaluation_builder
 from aiida_glassml.calcfunctions.structures import random_structure, strained_copies
 from aiida_glassml.calcfunctions.training_set import append_training_set
 from aiida_glassml.data.ace_potential import AcePotentialData
@@ -42,13 +47,39 @@ STABILITY_KEYS = ('enabled', 'composition', 'structure_settings', 'md')
 
 
 # -- validation (before anything is stored) ------------------------------------------------------------------------------
-def exploration_protocol(exploration_settings: dict, seed: int = 1) -> MDProtocol:
-    return exploration(**exploration_settings['md'], seed=int(seed))
+def exploration_protocol(exploration_settings: dict, seed: int = 1, selector: str = 'gamma') -> MDProtocol:
+    return exploration(**exploration_settings['md'], seed=int(seed), tracking=selector)
 
 
-def stability_protocol(stability_settings: dict, exploration_settings: dict, seed: int = 1) -> MDProtocol:
+def stability_protocol(stability_settings: dict, exploration_settings: dict, seed: int = 1,
+                       selector: str = 'gamma') -> MDProtocol:  # fmt: skip
     md = exploration_settings['md']
-    return stability_test(**stability_settings['md'], gamma_lo=md['gamma_lo'], gamma_hi=md['gamma_hi'], seed=int(seed))
+    window = {key: md[key] for key in ('sigma_lo', 'sigma_hi') if key in md}
+    return stability_test(**stability_settings['md'], gamma_lo=md['gamma_lo'], gamma_hi=md['gamma_hi'], seed=int(seed),
+                          tracking=selector, **window)  # fmt: skip
+
+
+def sigma_window(exploration_settings: dict) -> tuple[float, float]:
+    """(sigma_lo, sigma_hi) of the exploration, eV/Å (defaults 1 and 5)."""
+    md = exploration_settings.get('md', {})
+    return md.get('sigma_lo', 1.0), md.get('sigma_hi', 5.0)
+
+
+def check_committee_potentials(committee, symbols) -> None:
+    """A starting committee the loop can refit: ACE members of one element set covering the compositions."""
+    from aiida_glassml.calculations.ase_md import check_committee_inputs
+
+    not_ace = sorted(label for label, member in committee.items() if not isinstance(member, AcePotentialData))
+    if not_ace:
+        raise al.ActiveLearningError(f'committee members {not_ace} are not ACE potentials; the loop refits every '
+                                     'member with pacemaker, so give AcePotentialData members.')  # fmt: skip
+    problem = check_committee_inputs(committee)
+    if problem:
+        raise al.ActiveLearningError(problem)
+    missing = sorted(symbols - set(next(iter(committee.values())).elements))
+    if missing:
+        raise al.ActiveLearningError(f'the exploration compositions contain {missing}, which the committee does not '
+                                     'have; fit its members on data with every element, or drop those compositions.')  # fmt: skip
 
 
 def composition_symbols(compositions: dict) -> set[str]:
@@ -75,8 +106,11 @@ def check_loop_inputs(inputs) -> None:
         raise al.ActiveLearningError(f'unknown `exploration` key(s) {unknown}; known: {list(EXPLORATION_KEYS)}.')
     md = explore.get('md', {})
     al.check_gamma_window(md.get('gamma_lo'), md.get('gamma_hi'))
+    selector = settings['selector']
+    if selector == 'force_deviation':
+        al.check_sigma_window(*sigma_window(explore))
     try:
-        exploration_protocol(explore)
+        exploration_protocol(explore, selector=selector)
     except (MDProtocolError, TypeError) as exc:
         raise al.ActiveLearningError(f'`exploration.md`: {exc}') from exc
     packings = explore.get('packings_per_composition', 1)
@@ -102,10 +136,20 @@ def check_loop_inputs(inputs) -> None:
             raise al.ActiveLearningError(f'`stability.composition` {stability["composition"]!r} is not one of the '
                                          f'exploration compositions {sorted(compositions)}.')  # fmt: skip
         try:
-            stability_protocol(stability, explore)
+            stability_protocol(stability, explore, selector=selector)
         except (MDProtocolError, TypeError) as exc:
             raise al.ActiveLearningError(f'`stability.md`: {exc}') from exc
     potential = inputs.get('potential')
+    committee = dict(inputs.get('committee') or {})
+    if selector == 'gamma' and committee:
+        raise al.ActiveLearningError('a `committee` is explored only with `settings.selector: force_deviation`; set it, '
+                                     'or give one `potential` for the gamma selector.')  # fmt: skip
+    if selector == 'force_deviation':
+        if potential is not None:
+            raise al.ActiveLearningError('the force_deviation selector explores with a committee: give `committee` (two '
+                                         'or more ACE potentials) instead of `potential`, or neither to fit one first.')  # fmt: skip
+        if committee:
+            check_committee_potentials(committee, symbols)
     if potential is not None:
         missing = sorted(symbols - set(potential.elements))
         if missing:
@@ -122,7 +166,7 @@ def check_loop_inputs(inputs) -> None:
     dataset = inputs.get('dataset')
     if dataset is not None:
         missing = sorted(symbols - set(dataset.elements))
-        if missing and potential is None:
+        if missing and potential is None and not committee:
             raise al.ActiveLearningError(f'the exploration compositions contain {missing}, which the dataset '
                                          f'(elements {dataset.elements}) lacks; the first fit could not cover them.')  # fmt: skip
     label = inputs.get('label', {})
@@ -147,6 +191,9 @@ def check_loop_inputs(inputs) -> None:
         raise al.ActiveLearningError(f'unknown MD engine {engine!r}; use one of {ENGINES}.')
     if not inputs.get(engine):
         raise al.ActiveLearningError(f'MD engine `{engine}` needs its inputs (at least `code`) in the `{engine}` namespace.')
+    if selector == 'force_deviation' and engine != 'ase':
+        raise al.ActiveLearningError(f'the force_deviation selector runs the committee in ASE; set `engine` to ase '
+                                     f'(got {engine!r}).')  # fmt: skip
     return settings
 
 
@@ -188,7 +235,8 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
 def _expose_engine_inputs(spec) -> None:
     spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('ase'),
                help=f'MD engine of the exploration and stability runs, one of {ENGINES}.')  # fmt: skip
-    spec.expose_inputs(AseMDCalculation, namespace='ase', exclude=('structure', 'protocol', 'potential', 'calculator'),
+    spec.expose_inputs(AseMDCalculation, namespace='ase',
+                       exclude=('structure', 'protocol', 'potential', 'calculator', 'committee'),
                        namespace_options={'required': False, 'populate_defaults': False,
                                           'help': 'AseMDCalculation inputs (engine `ase`): code, options.'})  # fmt: skip
     spec.expose_inputs(LammpsMDBaseWorkChain, namespace='lammps', exclude=('md.structure', 'md.protocol', 'md.potential'),
@@ -200,12 +248,17 @@ def _expose_engine_inputs(spec) -> None:
     spec.inputs['lammps'].validator = None
 
 
-def _md_builder(process, structure, protocol: MDProtocol, potential, label: str):
-    """(process class, inputs) of one MD run with the exposed engine inputs of ``process``."""
+def _md_builder(process, structure, protocol: MDProtocol, potential, label: str, committee: dict | None = None):
+    """(process class, inputs) of one MD run with the exposed engine inputs of ``process`` (with ``committee``: an
+    ASE run of the committee instead of ``potential``)."""
     engine = process.inputs.engine.value
     if engine == 'ase':
         inputs = AttributeDict(process.exposed_inputs(AseMDCalculation, 'ase'))
-        inputs.structure, inputs.potential = structure, potential
+        inputs.structure = structure
+        if committee:
+            inputs.committee = dict(committee)
+        else:
+            inputs.potential = potential
         inputs.protocol = orm.Dict(protocol.to_dict())
         inputs.metadata = {**inputs.get('metadata', {}), 'call_link_label': label}
         return AseMDCalculation, inputs
@@ -231,6 +284,35 @@ def fit_inputs(exposed, dataset, link_label: str, initial_potential=None) -> Att
     return inputs
 
 
+def submit_evaluation(workchain, potential, dataset, link_label: str):
+    """Submit the EvaluatePotentialCalculation of ``potential`` on ``dataset`` (a job, so the worker is not blocked
+    and a daemon crash cannot leave it half-done) on the python code of the loop's fits."""
+    from aiida_glassml.workflows.fit_ace import evaluation_code
+
+    builder = evaluation_builder(potential, dataset, code=evaluation_code(workchain.inputs.fit))
+    builder.metadata.call_link_label = link_label
+    node = workchain.submit(EvaluatePotentialCalculation, **builder._inputs(prune=True))
+    workchain.report(f'evaluating {type(potential).__name__}<{potential.pk}> on {dataset.n_frames} test frames: '
+                     f'EvaluatePotentialCalculation<{node.pk}>')  # fmt: skip
+    return node
+
+
+def member_label(member: int) -> str:
+    return f'member_{member:02d}'
+
+
+def committee_fit_inputs(exposed, dataset, member: int, settings: dict, link_label: str,
+                         initial_potential=None) -> AttributeDict:  # fmt: skip
+    """FitAceWorkChain inputs of committee member ``member``: it leaves out its own seeded ``committee_holdout``
+    share of ``dataset`` (FitAceWorkChain's recorded split), which is what makes the members differ; pacemaker's own
+    seed is the member's too, though with its zero-initialised coefficients that alone would not change a fit."""
+    inputs = fit_inputs(exposed, dataset, link_label, initial_potential)
+    seed = al.member_seed(settings['seed'], member)
+    inputs.pacemaker.settings = orm.Dict({**inputs.pacemaker.settings.get_dict(),
+                                          'test_fraction': settings['committee_holdout'], 'seed': seed})  # fmt: skip
+    return inputs
+
+
 def _span_seconds(nodes) -> float | None:
     nodes = [n for n in nodes if n is not None]
     if not nodes:
@@ -245,7 +327,10 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.input('iteration', valid_type=orm.Int, help='1-based iteration number (re-randomises the seeds).')
-        spec.input('potential', valid_type=AcePotentialData, help='Current potential, with its active set.')
+        spec.input('potential', valid_type=AcePotentialData, required=False,
+                   help='Current potential, with its active set (selector gamma).')
+        spec.input_namespace('committee', valid_type=AcePotentialData, dynamic=True, required=False,
+                             populate_defaults=False, help='Current committee (selector force_deviation).')
         spec.input('train_set', valid_type=TrainingSetData, help='Frames the current potential was fitted on.')
         spec.input('test_set', valid_type=TrainingSetData, help='Fixed held-out frames for the test metrics.')
         spec.input('compositions', valid_type=orm.Dict, help='label -> {units, fractions[, oxidation_states]}.')
@@ -267,14 +352,19 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
             cls.run_exploration,
             cls.inspect_exploration,
             if_(cls.should_select)(
-                cls.run_selection,
-                cls.inspect_selection,
+                if_(cls.selects_by_gamma)(
+                    cls.run_selection,
+                    cls.inspect_selection,
+                ).else_(
+                    cls.select_by_force_deviation,
+                ),
                 if_(cls.should_label)(
                     cls.run_labelling,
                     cls.inspect_labelling,
                     cls.run_fit,
                     cls.inspect_fit,
                     cls.evaluate_test_set,
+                    cls.inspect_test_evaluation,
                     if_(cls.should_test_stability)(cls.run_stability, cls.inspect_stability),
                 ),
             ),
@@ -282,27 +372,41 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
         )
         spec.output('report', valid_type=orm.Dict, help='Counts, metrics, stability, timings and the outcome.')
         spec.output('exploration_summary', valid_type=orm.Dict, required=False)
-        spec.output('selection', valid_type=orm.Dict, required=False, help='The pace_select selection (frames, gamma).')
+        spec.output('selection', valid_type=orm.Dict, required=False,
+                    help='The selection (frames with their gamma, or σ_F,max with the committee selector).')
         spec.output('labels', valid_type=TrainingSetData, required=False, help='The new labelled frames.')
         spec.output('train_set', valid_type=TrainingSetData, required=False, help='Merged training set of the refit.')
-        spec.output('potential', valid_type=AcePotentialData, required=False, help='The refitted potential.')
+        spec.output('potential', valid_type=AcePotentialData, required=False,
+                    help='The refitted potential (with a committee: its first member, whose test metrics are reported).')
+        spec.output_namespace('committee', valid_type=AcePotentialData, dynamic=True, required=False,
+                              help='The refitted committee (selector force_deviation).')
         spec.output('test_metrics', valid_type=orm.Dict, required=False, help='Refitted potential on the test set.')
         spec.output('stability', valid_type=orm.Dict, required=False, help='Stability verdict of the new potential.')
         spec.output('stability_figure', valid_type=orm.SinglefileData, required=False,
                     help='Energy against time of the stability run (PNG).')
         spec.exit_code(310, 'ERROR_NO_EXPLORATION', message='no exploration run could be made or finished: {details}')
-        spec.exit_code(320, 'ERROR_SELECTION_FAILED', message='pace_select failed: {details}')
+        spec.exit_code(320, 'ERROR_SELECTION_FAILED', message='the selection failed: {details}')
         spec.exit_code(330, 'ERROR_LABELLING_FAILED', message='labelling produced no frames: {details}')
         spec.exit_code(340, 'ERROR_FIT_FAILED', message='the up-fit failed: {details}')
+        spec.exit_code(345, 'ERROR_EVALUATION_FAILED', message='the test-set evaluation failed: {details}')
 
     # -- steps ------------------------------------------------------------------------------------------------------
     def setup(self):
         self.ctx.settings = al.validate_loop_settings(self.inputs.settings.get_dict())
         self.ctx.exploration = self.inputs.exploration.get_dict()
         self.ctx.iteration = self.inputs.iteration.value
+        self.ctx.selector = self.ctx.settings['selector']
+        self.ctx.committee_in = dict(self.inputs.committee) if self.inputs.get('committee') else None
         self.ctx.outcome = None
         self.ctx.parts = {}
         self.ctx.timings = {}
+
+    def selects_by_gamma(self):
+        return self.ctx.selector == 'gamma'
+
+    def _window(self) -> tuple[float, float]:
+        md = self.ctx.exploration['md']
+        return (md['gamma_lo'], md['gamma_hi']) if self.ctx.selector == 'gamma' else sigma_window(self.ctx.exploration)
 
     def generate_structures(self):
         """Seeded random packings per composition (re-randomised each iteration) and their strained copies."""
@@ -337,28 +441,31 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
         futures = {}
         for index, (key, structure) in enumerate(sorted(self.ctx.structures.items())):
             seed = al.velocity_seed(self.ctx.settings['seed'], self.ctx.iteration, index)
-            protocol = exploration_protocol(self.ctx.exploration, seed)
-            process, inputs = _md_builder(self, structure, protocol, self.inputs.potential, f'explore_{key}')
+            protocol = exploration_protocol(self.ctx.exploration, seed, self.ctx.selector)
+            process, inputs = _md_builder(self, structure, protocol, self.inputs.get('potential'), f'explore_{key}',
+                                          self.ctx.committee_in)  # fmt: skip
             if self.inputs.engine.value == 'ase':
                 inputs.trajectory_frames = orm.Int(self.ctx.exploration.get('trajectory_frames', 20))
             else:
                 inputs.md.trajectory_frames = orm.Int(self.ctx.exploration.get('trajectory_frames', 20))
             futures[f'explore_{key}'] = self.submit(process, **inputs)
         self.ctx.run_labels = sorted(futures)
+        tracked = protocol.gamma or protocol.force_deviation
+        what = 'gamma' if protocol.gamma else f'the force deviation of {len(self.ctx.committee_in)} committee members'
         self.report(f'submitted {len(futures)} exploration runs ({self.inputs.engine.value}, '
-                    f'{protocol.total_steps} steps each, gamma every {protocol.gamma.interval} step(s))')  # fmt: skip
+                    f'{protocol.total_steps} steps each, {what} every {tracked.interval} step(s))')  # fmt: skip
         return ToContext(**futures)
 
     def inspect_exploration(self):
-        md = self.ctx.exploration['md']
-        outcomes, results, candidates = {'_gamma_window': [md['gamma_lo'], md['gamma_hi']]}, {}, {}
+        lo, hi = self._window()
+        quantity, name = ('max_gamma', 'gamma') if self.ctx.selector == 'gamma' else ('max_force_deviation', 'sigma')
+        outcomes, results, candidates = {f'_{self.ctx.selector}_window': [lo, hi]}, {}, {}
         for label in self.ctx.run_labels:
             node = self.ctx[label]
             result = node.outputs.results if 'results' in node.outputs else None
-            max_gamma = result.get('max_gamma') if result is not None else None
-            outcome = al.classify_run(node.is_finished_ok, node.exit_status, max_gamma, md['gamma_lo'])
-            outcomes[label] = {'outcome': outcome, 'exit_status': node.exit_status, 'pk': node.pk,
-                               'max_gamma': max_gamma}  # fmt: skip
+            value = result.get(quantity) if result is not None else None
+            outcome = al.classify_run(node.is_finished_ok, node.exit_status, value, lo)
+            outcomes[label] = {'outcome': outcome, 'exit_status': node.exit_status, 'pk': node.pk, quantity: value}
             if outcome == 'crashed':
                 self.report(f'{label} crashed ({node.process_label}<{node.pk}>, exit {node.exit_status}: '
                             f'{node.exit_message}); it is kept and the loop goes on')  # fmt: skip
@@ -373,13 +480,13 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
         self.ctx.timings['exploration_s'] = _span_seconds([self.ctx[label] for label in self.ctx.run_labels])
         s = summary.get_dict()
         self.report(f'exploration: {s["runs"]} runs, {s["quiet"]} quiet, {s["extrapolating"]} extrapolating, '
-                    f'{s["halted"]} halted at gamma_hi, {s["crashed"]} crashed; {s["n_candidates"]} candidate frames')
+                    f'{s["halted"]} halted at {name}_hi, {s["crashed"]} crashed; {s["n_candidates"]} candidate frames')
         if s['runs'] == s['crashed'] and not candidates:
             return self.exit_codes.ERROR_NO_EXPLORATION.format(
-                details=f'all {s["runs"]} exploration runs crashed before any frame reached gamma_lo')
+                details=f'all {s["runs"]} exploration runs crashed before any frame reached {name}_lo')
         self.ctx.outcome = al.decide_after_exploration(s, self.ctx.settings)
         if self.ctx.outcome:
-            self.report(f'converged: {s["quiet_fraction"]:.0%} of the runs stayed below gamma_lo '
+            self.report(f'converged: {s["quiet_fraction"]:.0%} of the runs stayed below {name}_lo '
                         f'(threshold {self.ctx.settings["converged_fraction"]:.0%})')
         elif not candidates:
             self.ctx.outcome = 'few_new_frames'
@@ -421,6 +528,29 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
         self.ctx.outcome = al.decide_after_selection(n_selected, self.ctx.settings)
         return None
 
+    def select_by_force_deviation(self):
+        """The committee selector: candidate frames with sigma_lo < σ_F,max < sigma_hi, most uncertain first."""
+        problem = check_committee_candidates(self.ctx.candidates)
+        if problem:
+            return self.exit_codes.ERROR_SELECTION_FAILED.format(details=problem)
+        sigma_lo, sigma_hi = self._window()
+        window = orm.Dict({'sigma_lo': sigma_lo, 'sigma_hi': sigma_hi, 'max_select': self.ctx.settings['max_select']})
+        results, node = select_committee_frames.run_get_node(window, **self.ctx.candidates,
+                                                             metadata={'call_link_label': 'select'})  # fmt: skip
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_SELECTION_FAILED.format(
+                details=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        self.out('selection', results['selection'])
+        self.ctx.parts['selection'] = results['selection']
+        self.ctx.selected = {key: value for key, value in results.items() if key.startswith('selected_')}
+        self.ctx.timings['selection_s'] = _span_seconds([node])
+        record = results['selection'].get_dict()
+        self.report(f'selected {record["n_selected"]} of {record["n_candidates"]} candidate frames by committee force '
+                    f'deviation ({record["n_selectable"]} inside {sigma_lo} < σ_F,max < {sigma_hi} eV/Å, '
+                    f'{record["n_above_sigma_hi"]} above)')  # fmt: skip
+        self.ctx.outcome = al.decide_after_selection(record['n_selected'], self.ctx.settings)
+        return None
+
     def should_label(self):
         return self.ctx.outcome is None
 
@@ -450,28 +580,52 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
         self.ctx.train_set = merged['training_set']
         self.report(f'training set: {self.inputs.train_set.n_frames} + {self.ctx.labels.n_frames} new frames -> '
                     f'{self.ctx.train_set.n_frames} (duplicates dropped: {merged["report"]["n_duplicates_dropped"]})')
-        inputs = fit_inputs(self.exposed_inputs(FitAceWorkChain, 'fit'), self.ctx.train_set, 'fit', self.inputs.potential)
+        exposed = self.exposed_inputs(FitAceWorkChain, 'fit')
+        if self.ctx.committee_in:
+            futures = {}
+            for member, label in enumerate(sorted(self.ctx.committee_in)):
+                inputs = committee_fit_inputs(exposed, self.ctx.train_set, member, self.ctx.settings, f'fit_{label}',
+                                              self.ctx.committee_in[label])  # fmt: skip
+                futures[f'fit_{label}'] = self.submit(FitAceWorkChain, **inputs)
+            self.ctx.fit_labels = sorted(futures)
+            self.report(f'up-fit of the {len(futures)} committee members: '
+                        f'{", ".join(f"FitAceWorkChain<{n.pk}>" for n in futures.values())}')  # fmt: skip
+            return ToContext(**futures)
+        inputs = fit_inputs(exposed, self.ctx.train_set, 'fit', self.inputs.potential)
         node = self.submit(FitAceWorkChain, **inputs)
         self.report(f'up-fit from AcePotentialData<{self.inputs.potential.pk}>: FitAceWorkChain<{node.pk}>')
+        self.ctx.fit_labels = ['fit']
         return ToContext(fit=node)
 
     def inspect_fit(self):
-        node = self.ctx.fit
-        self.ctx.timings['fit_s'] = _span_seconds([node])
-        if not node.is_finished_ok or 'potential' not in node.outputs:
-            return self.exit_codes.ERROR_FIT_FAILED.format(
-                details=f'FitAceWorkChain<{node.pk}> exit {node.exit_status}: {node.exit_message}')
-        self.ctx.potential = node.outputs.potential
-        self.ctx.parts['fit_metrics'] = node.outputs.metrics
+        nodes = [self.ctx[label] for label in self.ctx.fit_labels]
+        self.ctx.timings['fit_s'] = _span_seconds(nodes)
+        for node in nodes:
+            if not node.is_finished_ok or 'potential' not in node.outputs:
+                return self.exit_codes.ERROR_FIT_FAILED.format(
+                    details=f'FitAceWorkChain<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        self.ctx.potential = nodes[0].outputs.potential
+        self.ctx.parts['fit_metrics'] = nodes[0].outputs.metrics
         self.out('train_set', self.ctx.train_set)
         self.out('potential', self.ctx.potential)
+        if self.ctx.committee_in:
+            self.ctx.committee = {label[len('fit_'):]: self.ctx[label].outputs.potential for label in self.ctx.fit_labels}
+            for label, member in self.ctx.committee.items():
+                self.out(f'committee.{label}', member)
         return None
 
     def evaluate_test_set(self):
-        results = run_evaluate_potential(self.ctx.potential, self.inputs.test_set)
-        self.ctx.parts['test_metrics'] = results['metrics']
-        self.out('test_metrics', results['metrics'])
-        m = results['metrics']
+        node = submit_evaluation(self, self.ctx.potential, self.inputs.test_set, 'test_evaluation')
+        return ToContext(test_evaluation=node)
+
+    def inspect_test_evaluation(self):
+        node = self.ctx.test_evaluation
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_EVALUATION_FAILED.format(
+                details=f'EvaluatePotentialCalculation<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        m = node.outputs.metrics
+        self.ctx.parts['test_metrics'] = m
+        self.out('test_metrics', m)
         self.report(f'test set ({self.inputs.test_set.n_frames} frames): force RMSE {m["force_rmse"]:.0f} meV/Å, '
                     f'energy RMSE {m["energy_rmse"]:.1f} meV/atom')  # fmt: skip
 
@@ -482,9 +636,9 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
     def run_stability(self):
         stability = self.inputs.stability.get_dict()
         seed = al.velocity_seed(self.ctx.settings['seed'], self.ctx.iteration, 9_999)
-        self.ctx.stability_protocol = stability_protocol(stability, self.ctx.exploration, seed)
+        self.ctx.stability_protocol = stability_protocol(stability, self.ctx.exploration, seed, self.ctx.selector)
         process, inputs = _md_builder(self, self.inputs.stability_structure, self.ctx.stability_protocol,
-                                      self.ctx.potential, 'stability')  # fmt: skip
+                                      self.ctx.potential, 'stability', self.ctx.get('committee'))  # fmt: skip
         node = self.submit(process, **inputs)
         self.report(f'stability run of the new potential: NVT {stability["md"]["temperature"]:g} K for '
                     f'{stability["md"]["time"]:g} ps, {process.__name__}<{node.pk}>')  # fmt: skip
@@ -513,10 +667,14 @@ class ActiveLearningIterationWorkChain(SubmitOnceMixin, WorkChain):
         self.report(f'stability: {state}')
 
     def make_report(self):
+        potential_in = self.inputs.get('potential') or self.ctx.committee_in[sorted(self.ctx.committee_in)[0]]
         header = {'iteration': self.ctx.iteration, 'outcome': self.ctx.outcome or 'refitted',
-                  'potential_in': self.inputs.potential.uuid,
+                  'selector': self.ctx.selector, 'potential_in': potential_in.uuid,
                   'potential_out': self.ctx.potential.uuid if 'potential' in self.ctx else None,
                   'dataset_frames': (self.ctx.train_set if 'train_set' in self.ctx else self.inputs.train_set).n_frames}  # fmt: skip
+        if self.ctx.committee_in:
+            header['committee_in'] = {label: member.uuid for label, member in sorted(self.ctx.committee_in.items())}
+            header['committee_out'] = {label: member.uuid for label, member in sorted(self.ctx.get('committee', {}).items())}
         parts = {'header': orm.Dict(header), 'timings': orm.Dict(self.ctx.timings)}
         parts.update(self.ctx.parts)
         report = bookkeeping.iteration_report(**parts)
@@ -542,13 +700,18 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                    help='Held-out share of `dataset` when no `test_set` is given.')
         spec.input('potential', valid_type=AcePotentialData, required=False,
                    help='Starting potential with an active set; without it the loop fits one on `dataset` first.')
+        spec.input_namespace('committee', valid_type=AcePotentialData, dynamic=True, required=False,
+                             populate_defaults=False,
+                             help='Starting committee (selector force_deviation): two or more ACE potentials of one '
+                                  'element set; without it the loop fits `committee_size` members first.')  # fmt: skip
         spec.expose_inputs(ActiveLearningIterationWorkChain,
-                           exclude=('iteration', 'potential', 'train_set', 'test_set', 'stability_structure'))
+                           exclude=('iteration', 'potential', 'committee', 'train_set', 'test_set', 'stability_structure'))
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
             cls.prepare_test_set,
             if_(cls.needs_initial_fit)(cls.run_initial_fit, cls.inspect_initial_fit),
+            cls.evaluate_starting_potential,
             cls.prepare_stability_structure,
             while_(cls.should_iterate)(
                 cls.run_iteration,
@@ -556,7 +719,10 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
             ),
             cls.results,
         )
-        spec.output('potential', valid_type=AcePotentialData, help='The last potential (with its active set).')
+        spec.output('potential', valid_type=AcePotentialData,
+                    help='The last potential (with its active set); with a committee its first member.')
+        spec.output_namespace('committee', valid_type=AcePotentialData, dynamic=True, required=False,
+                              help='The last committee (selector force_deviation).')
         spec.output('train_set', valid_type=TrainingSetData, help='Every frame the last potential was fitted on.')
         spec.output('test_set', valid_type=TrainingSetData, help='The fixed held-out frames.')
         spec.output('report', valid_type=orm.Dict, help='One row per iteration (table), the stop reason.')
@@ -566,13 +732,15 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         spec.exit_code(301, 'ERROR_ITERATION_FAILED',
                        message='iteration {iteration} failed: {details} (the outputs so far are attached)')
         spec.exit_code(302, 'ERROR_STABILITY_STRUCTURE', message='the stability structure could not be made: {details}')
+        spec.exit_code(303, 'ERROR_EVALUATION_FAILED', message='the starting potential could not be evaluated: {details}')
         spec.exit_code(401, 'ERROR_MAXIMUM_ITERATIONS_EXCEEDED',
                        message='stopped after max_iterations without converging; continue from the outputs.')
 
     @classmethod
     def get_builder_from_protocol(
         cls, dataset, compositions: dict | None = None, potential=None, test_set=None, *, md_code, label_code,
-        pacemaker_code, select_code=None, label_engine: str = 'cp2k', label_potential=None, protocol: str | None = None,
+        pacemaker_code, select_code=None, label_engine: str = 'cp2k', label_potential=None, committee: dict | None = None,
+        protocol: str | None = None,
         overrides: dict | None = None, engine: str | None = None, pseudo_family: str | None = None,
         potential_family: str | None = None, md_options: dict | None = None, lammps_settings: dict | None = None,
     ):  # fmt: skip
@@ -582,7 +750,8 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         ``md_code``: ``glassml-python`` (engine ase) or a LAMMPS with ML-PACE (engine lammps). ``label_code`` and
         ``label_engine`` (cp2k, qe, vasp or potential with ``label_potential``): the labelling. ``pacemaker_code``:
         the fit (pace_yaml2yace and pace_activeset from its computer); ``select_code``: pace_select (default: the
-        code ``pace_select`` on the pacemaker code's computer)."""
+        code ``pace_select`` on the pacemaker code's computer). ``committee``: label -> AcePotentialData, the starting
+        committee of the ``force_deviation`` selector (``overrides={'settings': {'selector': 'force_deviation'}}``)."""
         from aiida_glassml.workflows.fit_ace import _load_code
 
         inputs = cls.get_protocol_inputs(protocol, overrides)
@@ -604,6 +773,8 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
             builder.test_set = test_set
         if potential is not None:
             builder.potential = potential
+        if committee:
+            builder.committee = dict(committee)
         builder.test_fraction = orm.Float(inputs['test_fraction'])
         builder.compositions = orm.Dict(compositions)
         builder.exploration = orm.Dict(inputs['exploration'])
@@ -647,6 +818,9 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         self.ctx.reports = {}
         self.ctx.test_rmse = []
         self.ctx.potential = self.inputs.get('potential')
+        self.ctx.committee = dict(self.inputs.committee) if self.inputs.get('committee') else None
+        if self.ctx.committee:  # the member the test metrics are of
+            self.ctx.potential = self.ctx.committee[sorted(self.ctx.committee)[0]]
         self.ctx.train_set = self.inputs.dataset
 
     def prepare_test_set(self):
@@ -662,23 +836,46 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         return self.ctx.potential is None
 
     def run_initial_fit(self):
-        inputs = fit_inputs(self.exposed_inputs(ActiveLearningIterationWorkChain)['fit'], self.ctx.train_set,
-                            'initial_fit')  # fmt: skip
+        exposed = self.exposed_inputs(ActiveLearningIterationWorkChain)['fit']
+        if self.ctx.settings['selector'] == 'force_deviation':
+            futures = {}
+            for member in range(self.ctx.settings['committee_size']):
+                label = f'initial_fit_{member_label(member)}'
+                inputs = committee_fit_inputs(exposed, self.ctx.train_set, member, self.ctx.settings, label)
+                futures[label] = self.submit(FitAceWorkChain, **inputs)
+            self.ctx.initial_fit_labels = sorted(futures)
+            self.report(f'no starting committee: fitting {len(futures)} members on seeded subsets of '
+                        f'{self.ctx.train_set.n_frames} frames, '
+                        f'{", ".join(f"FitAceWorkChain<{n.pk}>" for n in futures.values())}')  # fmt: skip
+            return ToContext(**futures)
+        inputs = fit_inputs(exposed, self.ctx.train_set, 'initial_fit')
         node = self.submit(FitAceWorkChain, **inputs)
         self.report(f'no starting potential: fitting one on {self.ctx.train_set.n_frames} frames, '
                     f'FitAceWorkChain<{node.pk}>')  # fmt: skip
+        self.ctx.initial_fit_labels = ['initial_fit']
         return ToContext(initial_fit=node)
 
     def inspect_initial_fit(self):
-        node = self.ctx.initial_fit
-        if not node.is_finished_ok or 'potential' not in node.outputs:
-            return self.exit_codes.ERROR_INITIAL_FIT_FAILED.format(
-                details=f'FitAceWorkChain<{node.pk}> exit {node.exit_status}: {node.exit_message}')
-        self.ctx.potential = node.outputs.potential
+        nodes = {label: self.ctx[label] for label in self.ctx.initial_fit_labels}
+        for node in nodes.values():
+            if not node.is_finished_ok or 'potential' not in node.outputs:
+                return self.exit_codes.ERROR_INITIAL_FIT_FAILED.format(
+                    details=f'FitAceWorkChain<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        if self.ctx.settings['selector'] == 'force_deviation':
+            self.ctx.committee = {label[len('initial_fit_'):]: node.outputs.potential for label, node in nodes.items()}
+        self.ctx.potential = nodes[self.ctx.initial_fit_labels[0]].outputs.potential
         return None
 
+    def evaluate_starting_potential(self):
+        node = submit_evaluation(self, self.ctx.potential, self.ctx.test_set, 'starting_evaluation')
+        return ToContext(starting_evaluation=node)
+
     def prepare_stability_structure(self):
-        metrics = run_evaluate_potential(self.ctx.potential, self.ctx.test_set)['metrics']
+        node = self.ctx.starting_evaluation
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_EVALUATION_FAILED.format(
+                details=f'EvaluatePotentialCalculation<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+        metrics = node.outputs.metrics
         self.ctx.test_rmse.append(metrics['force_rmse'])
         self.report(f'starting potential on the test set: force RMSE {metrics["force_rmse"]:.0f} meV/Å')
         stability = self.inputs.stability.get_dict() if 'stability' in self.inputs else {}
@@ -700,7 +897,10 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         self.ctx.iteration += 1
         inputs = AttributeDict(self.exposed_inputs(ActiveLearningIterationWorkChain))
         inputs.iteration = orm.Int(self.ctx.iteration)
-        inputs.potential = self.ctx.potential
+        if self.ctx.committee:
+            inputs.committee = dict(self.ctx.committee)
+        else:
+            inputs.potential = self.ctx.potential
         inputs.train_set = self.ctx.train_set
         inputs.test_set = self.ctx.test_set
         if 'stability_structure' in self.ctx:
@@ -723,6 +923,8 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         if 'potential' in node.outputs:
             self.ctx.potential = node.outputs.potential
             self.ctx.train_set = node.outputs.train_set
+            if self.ctx.committee:
+                self.ctx.committee = dict(node.outputs.committee)
             self.ctx.test_rmse.append(report.get('test_force_rmse'))
         outcome = report['outcome']
         if outcome in ('converged', 'few_new_frames'):
@@ -736,6 +938,8 @@ class ActiveLearningWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
 
     def results(self):
         self.out('potential', self.ctx.potential)
+        for label, member in sorted((self.ctx.committee or {}).items()):
+            self.out(f'committee.{label}', member)
         self.out('train_set', self.ctx.train_set)
         self.out('test_set', self.ctx.test_set)
         for key, report in self.ctx.reports.items():

@@ -6,11 +6,14 @@ trajectories at a series of temperatures, with figures.
 * ``trajectories`` (TrajectoryData per label) with ``temperatures`` (Float per the same labels): MSD, D, σ_NE,
   van Hove, α2 and, if asked, fast/slow g(r) and hops per trajectory; with two or more distinct temperatures an
   Arrhenius fit of D. Replicas at one temperature are analysed each on its own.
-* ``training_set`` (TrainingSetData with magnetic moments): oxidation states per frame from moment bins.
+* ``training_set`` (TrainingSetData with magnetic moments or Bader charges): oxidation states per frame from
+  moment bins, or from Bader-charge bins (``oxidation_parameters`` ``source: bader``). A trajectory whose MLIP
+  predicted moments (CHGNet; array ``magmoms``) gets its oxidation states per frame from the same moment bins.
 
 The heavy steps (structure, network, each trajectory) run in parallel as ``AnalysisCalculation`` jobs on the venv
 python (``code``, default ``glassml-python@localhost``), so a daemon crash during one leaves nothing half-done: the
-job runs on and the restarted daemon collects it. Light bookkeeping stays in calcfunctions: every figure is a
+job runs on and the restarted daemon collects it (a crash inside the step that submits them does not launch them
+twice: ``SubmitOnceMixin``). Light bookkeeping stays in calcfunctions: every figure is a
 SinglefileData made from the stored data behind it, so provenance leads from each PNG back to the input structure or
 trajectory; R_χ, the Arrhenius fit and the oxidation states are small sums. All inputs are checked by the spec
 validator, before anything is stored.
@@ -25,6 +28,7 @@ from aiida_glassml.analysis import AnalysisInputError
 from aiida_glassml.calculations.analysis import TASK_INPUT, TASK_OUTPUTS, AnalysisCalculation
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.protocols import ProtocolMixin
+from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
 
 def _validate_inputs(inputs, _):
@@ -66,9 +70,12 @@ def _validate_inputs(inputs, _):
                     '`temperatures` must have one Float (K) per trajectory label: trajectories '
                     f'{sorted(trajectories)}, temperatures {sorted(temperatures)}.'
                 )
+            from aiida_glassml.calcfunctions.analysis_structure import trajectory_oxidation_parameters
+
             parameters = _dict(inputs.get('dynamics_parameters'))
             for label, node in trajectories.items():
                 validate_dynamics_parameters(node, {**parameters, 'temperature': float(temperatures[label].value)})
+                trajectory_oxidation_parameters(node, _dict(inputs.get('oxidation_parameters')))
             if 'arrhenius_parameters' in inputs:  # replicas at one temperature need no fit
                 values = sorted({float(t.value) for t in temperatures.values()})
                 if len(values) < 2:
@@ -112,7 +119,7 @@ def _dict(node) -> dict:
     return {} if node is None else node.get_dict()
 
 
-class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
+class GlassAnalysisWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
     """Structure and dynamics analysis of a glass, with figures (see the module docstring)."""
 
     _protocol_file = 'analysis'
@@ -142,9 +149,10 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
                    help='R_chi options: quantity (S_neutron, S_xray, T_neutron, G_neutron, T_xray, G_xray), '
                         'x_range [lower, upper].')  # fmt: skip
         spec.input('training_set', valid_type=TrainingSetData, required=False,
-                   help='DFT frames with per-atom magnetic moments, for oxidation states.')
+                   help='DFT frames with per-atom magnetic moments or Bader charges, for oxidation states.')
         spec.input('oxidation_parameters', valid_type=orm.Dict, required=False,
-                   help='Oxidation-state options: element, bins [[lower, upper, state], ...] (|m| in μB).')
+                   help='Oxidation-state options: source (moments or bader), element, bins [[lower, upper, '
+                        'state], ...] (|m| in μB, or the Bader charge in e).')
         spec.input('code', valid_type=orm.AbstractCode, required=False,
                    help=f'The venv python the analysis jobs run on (AnalysisCalculation); default {DEFAULT_CODE}.')
         spec.input('options', valid_type=orm.Dict, required=False,
@@ -303,6 +311,7 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
 
     def analyse_dynamics(self):
         from aiida_glassml.calcfunctions import analysis as cf
+        from aiida_glassml.calcfunctions import analysis_structure as cfs
 
         labels = sorted(self.inputs.trajectories, key=lambda k: float(self.inputs.temperatures[k].value))
         for label in labels:
@@ -319,6 +328,12 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
             )
             self.report(f'{label}: {summary}')
             self.ctx.dynamics_results[label] = outputs['results']
+            node = self.inputs.trajectories[label]
+            oxidation = cfs.trajectory_oxidation_parameters(node, _dict(self.inputs.get('oxidation_parameters')))
+            if oxidation is not None:  # moments an MLIP (CHGNet) predicted along the MD
+                outputs.update(cfs.run_trajectory_oxidation_states(node, oxidation))
+                totals = outputs['oxidation_states'].get_dict()['totals']
+                self.report(f'{label}: oxidation states of {oxidation["element"]} from predicted moments: {totals}')
             for key, value in outputs.items():
                 self.out(f'dynamics.{label}.{key}', value)
 
@@ -347,8 +362,8 @@ class GlassAnalysisWorkChain(ProtocolMixin, WorkChain):
 
         outputs = run_oxidation_states(self.inputs.training_set, _dict(self.inputs.get('oxidation_parameters')))
         summary = outputs['oxidation_states'].get_dict()
-        self.report(f'oxidation states of {summary["element"]} over {len(summary["per_frame"])} frames: '
-                    f'{summary["totals"]}')  # fmt: skip
+        self.report(f'oxidation states of {summary["element"]} from {summary["source"]} over '
+                    f'{len(summary["per_frame"])} frames: {summary["totals"]}')  # fmt: skip
         for key, node in outputs.items():
             self.out(f'oxidation.{key}', node)
 

@@ -15,6 +15,7 @@ from aiida.plugins import CalculationFactory, WorkflowFactory
 from aiida_glassml.analysis import AnalysisInputError
 from aiida_glassml.analysis import diffusion_series as series
 from aiida_glassml.calcfunctions.diffusion import aggregate_diffusion, input_name, plot_diffusion, ring_proximity_summary
+from aiida_glassml.data.mlip_potential import job_code
 from aiida_glassml.md.protocol import HEATING_VARIANTS, MDProtocol, MDProtocolError, diffusion_run, production_first_step
 from aiida_glassml.protocols import ProtocolMixin
 from aiida_glassml.workflows.submit_once import SubmitOnceMixin
@@ -125,7 +126,7 @@ class DiffusionWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         builder.keep_trajectory = orm.Bool(inputs['keep_trajectory'])
         frames = orm.Int(inputs['trajectory_frames'])
         if engine == 'ase':
-            builder.ase.code = code
+            builder.ase.code = job_code(potential, code)  # an MLIP of another environment runs on its own python
             builder.ase.trajectory_frames = frames
             if potential is not None:
                 builder.ase.potential = potential

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, calcfunction, if_, process_handler, while_
+from aiida.engine import (
+    BaseRestartWorkChain, ProcessHandlerReport, ToContext, calcfunction, if_, process_handler, while_,
+)  # fmt: skip
 
-from aiida_glassml.calcfunctions.potential import parity_plots
+from aiida_glassml.calculations.evaluate_potential import EvaluatePotentialCalculation, default_python_code
 from aiida_glassml.calculations.pacemaker import PacemakerCalculation, check_evaluator, plan_fit, supports_tensorpot
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.training_set import TrainingSetData
@@ -37,9 +39,26 @@ def validate_inputs(value, ctx=None) -> str | None:
     try:
         plan = plan_fit(value['dataset'], value.get('test_set'), settings, value.get('initial_potential'))
         check_evaluator(pacemaker.get('code'), plan.settings)
+        if value.get('make_plots', orm.Bool(True)).value and 'python_code' not in value:
+            parity_code(pacemaker.get('code'))
     except (fit_settings.FitSettingsError, ValueError) as exc:
         return str(exc)
     return None
+
+
+def evaluation_code(fit_inputs) -> orm.AbstractCode:
+    """The python code that evaluates the potentials of a fit with these (FitAceWorkChain) inputs: its
+    ``python_code``, else :func:`parity_code` of its pacemaker code."""
+    if fit_inputs.get('python_code') is not None:
+        return fit_inputs['python_code']
+    return parity_code(fit_inputs['pacemaker']['code'])
+
+
+def parity_code(pacemaker_code: orm.AbstractCode | None) -> orm.AbstractCode:
+    """The python code of the parity-plot job when none is given: ``glassml-python`` on the pacemaker code's computer
+    (else the only one, else the one on localhost)."""
+    computer = pacemaker_code.computer.label if pacemaker_code is not None and pacemaker_code.computer else None
+    return default_python_code(computer)
 
 
 class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
@@ -59,6 +78,9 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
                    help='Up-fit: continue from this earlier potential (same elements) on a grown dataset.')
         spec.input('make_plots', valid_type=orm.Bool, default=lambda: orm.Bool(True),
                    help='Make energy and force parity plots of the fitted potential.')
+        spec.input('python_code', valid_type=orm.AbstractCode, required=False,
+                   help='The venv python of the parity-plot job (EvaluatePotentialCalculation); default: '
+                        '`glassml-python` on the pacemaker code\'s computer.')  # fmt: skip
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
@@ -68,7 +90,7 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
                 cls.inspect_process,
             ),
             cls.results,
-            if_(cls.should_make_plots)(cls.make_parity_plots),
+            if_(cls.should_make_plots)(cls.make_parity_plots, cls.attach_parity_plots),
         )
         spec.expose_outputs(PacemakerCalculation)
         spec.output('train_set', valid_type=TrainingSetData, required=False, help='The frames the potential was fitted on.')
@@ -177,13 +199,29 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
         return self.inputs.make_plots.value and 'potential' in self.outputs
 
     def make_parity_plots(self):
-        self.report('making parity plots (pyace predictions on train and test)')
-        args = {'potential': self.outputs['potential'], 'train': self.ctx.train}
+        """Parity plots of train and test in a job (pyace predictions, with the test metrics), not in this worker."""
+        code = self.inputs.python_code if 'python_code' in self.inputs else parity_code(self.ctx.inputs.code)
+        builder = EvaluatePotentialCalculation.get_builder()
+        builder.code = code
+        builder.potential = self.outputs['potential']
+        builder.parity = orm.Bool(True)
         if self.ctx.test is not None:
-            args['test'] = self.ctx.test
-        plots = parity_plots(**args)
-        self.out('energy_parity', plots['energy_parity'])
-        self.out('force_parity', plots['force_parity'])
+            builder.dataset, builder.training_set = self.ctx.test, self.ctx.train
+        else:
+            builder.dataset = self.ctx.train
+        node = self.submit(builder)
+        self.report(f'making parity plots (pyace on train and test): EvaluatePotentialCalculation<{node.pk}>')
+        return ToContext(parity=node)
+
+    def attach_parity_plots(self):
+        """The plots are extras of a good fit: a failed plot job is reported, and the fit keeps its outputs."""
+        node = self.ctx.parity
+        if not node.is_finished_ok:
+            self.report(f'the parity plots failed: EvaluatePotentialCalculation<{node.pk}> exit {node.exit_status}: '
+                        f'{node.exit_message}')  # fmt: skip
+            return
+        self.out('energy_parity', node.outputs.energy_parity)
+        self.out('force_parity', node.outputs.force_parity)
 
     @process_handler(priority=600, exit_codes=[
         PacemakerCalculation.exit_codes.ERROR_FIT_INTERRUPTED,  # pylint: disable=no-member

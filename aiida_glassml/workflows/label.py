@@ -8,10 +8,11 @@ from __future__ import annotations
 import pathlib
 
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, calcfunction
+from aiida.engine import ToContext, WorkChain, calcfunction, if_
 
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.classical_potential import ClassicalPotentialData
+from aiida_glassml.data.mlip_potential import MlipPotentialData
 from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.labeling import LabelingInputError
 from aiida_glassml.labeling import level_of_theory as lot
@@ -51,6 +52,7 @@ def validate_inputs(inputs, port_namespace):
         if engine == 'vasp' and 'potential_family' not in inputs:
             return 'engine `vasp` needs `potential_family`: the name of an uploaded POTCAR family.'
         check_teacher_input(engine, inputs.get('potential'))
+        check_bader_settings(engine, mode, settings, inputs.get('bader_code'))
         if inputs.get('structures'):
             symbols = sorted({kind.symbol for s in inputs['structures'].values() for kind in s.kinds})
             family_port = {'qe': 'pseudo_family', 'vasp': 'potential_family'}.get(engine)
@@ -64,6 +66,34 @@ def validate_inputs(inputs, port_namespace):
             f'`LabelWorkChain.get_protocol_inputs(protocol, overrides, engine={engine!r})`.'
         )
     return None
+
+
+#: engines whose single points can write a charge density for Bader charges
+BADER_ENGINES = ('cp2k', 'vasp')
+
+
+def check_bader_settings(engine: str, mode: str, settings: dict, bader_code=None) -> None:
+    """``bader.enabled`` goes with single points of CP2K or VASP, and needs the venv python to run the Bader jobs on.
+    (Single points only: an AIMD frame's density would need a cube per sampled step, gigabytes for a glass.)"""
+    bader = settings.get('bader') or {}
+    if not bader.get('enabled'):
+        return
+    if engine not in BADER_ENGINES or mode != 'single_point':
+        raise LabelingInputError(
+            f'`bader.enabled` is for single points of {" or ".join(BADER_ENGINES)} (engine `{engine}`, mode '
+            f'`{mode}`); label single points, or drop `bader`.'
+        )
+    if engine == 'cp2k':
+        from aiida_glassml.labeling import cp2k
+
+        cp2k.with_density_cube({'FORCE_EVAL': {'DFT': {}}}, bader.get('stride', 1))
+    if bader_code is None:
+        from aiida_glassml.workflows.analysis import default_code
+
+        try:
+            default_code()
+        except ValueError as exc:
+            raise LabelingInputError(f'`bader.enabled`: {exc}') from None
 
 
 def validate_max_failure_fraction(value, _port) -> str | None:
@@ -81,7 +111,8 @@ def check_teacher_input(engine: str, potential) -> None:
     """The ``potential`` input goes with engine ``potential`` and only with it."""
     if engine == 'potential' and potential is None:
         raise LabelingInputError(
-            'engine `potential` needs `potential`: the teacher, an AcePotentialData or a ClassicalPotentialData.'
+            'engine `potential` needs `potential`: the teacher, an AcePotentialData, MlipPotentialData or '
+            'ClassicalPotentialData.'
         )
     if engine != 'potential' and potential is not None:
         raise LabelingInputError(
@@ -128,14 +159,18 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         spec.input('settings', valid_type=orm.Dict, help='Protocol inputs (see label_<engine>.yaml).')
         spec.input('pseudo_family', valid_type=orm.Str, required=False, help='aiida-pseudo family label (qe).')
         spec.input('potential_family', valid_type=orm.Str, required=False, help='POTCAR family (vasp).')
-        spec.input('potential', valid_type=(AcePotentialData, ClassicalPotentialData), required=False,
-                   help='The teacher of engine `potential` (an ACE or a classical potential); refused for DFT engines.')
+        spec.input('potential', valid_type=(AcePotentialData, MlipPotentialData, ClassicalPotentialData),
+                   required=False, help='The teacher of engine `potential` (an ACE potential, an MLIP or a classical '
+                                        'potential); refused for DFT engines.')  # fmt: skip
         spec.input('max_failure_fraction', valid_type=orm.Float, default=lambda: orm.Float(0.0),
                    validator=validate_max_failure_fraction,
                    help='Fraction of the structures that may fail (no labelled frame, or a failed base work chain) '
                         'before the work chain fails with ERROR_TOO_MANY_FAILED_STRUCTURES; 0 (default): any.')
+        spec.input('bader_code', valid_type=orm.AbstractCode, required=False,
+                   help='The venv python the Bader jobs run on (settings `bader.enabled`); default '
+                        'glassml-python@localhost.')  # fmt: skip
         spec.inputs.validator = validate_inputs
-        spec.outline(cls.setup, cls.run_labelling, cls.collect_frames)
+        spec.outline(cls.setup, cls.run_labelling, if_(cls.should_run_bader)(cls.run_bader), cls.collect_frames)
         spec.output('training_set', valid_type=TrainingSetData, required=False, help='Every successful frame.')
         spec.output('report', valid_type=orm.Dict, help='Failed calculations and why; frames per calculation.')
         spec.exit_code(300, 'ERROR_NO_FRAMES', message='No calculation produced a labelled frame: see `report`.')
@@ -233,6 +268,48 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                     f'{type(potential).__name__}<{potential.pk}> ({potential.uuid}), a teacher potential, not DFT')
         return ToContext(label_teacher=node)
 
+    def should_run_bader(self):
+        return bool((self.ctx.settings.get('bader') or {}).get('enabled'))
+
+    def run_bader(self):
+        """A BaderCalculation on the density of each structure's last successful DFT calculation."""
+        from aiida_glassml.calculations.bader import BaderCalculation
+
+        code = self.inputs.bader_code if 'bader_code' in self.inputs else None
+        if code is None:
+            from aiida_glassml.workflows.analysis import default_code
+
+            code = default_code()
+        futures = {}
+        for label in self.ctx.labels:
+            calc = last_successful_calcjob(self.ctx[f'label_{label}'])
+            found = density_source(self.ctx.engine, calc) if calc is not None else None
+            if found is None:
+                self.report(f'no charge density of {label}: no Bader charges for it')
+                continue
+            folder, filename = found
+            structure = calc.inputs.structure
+            inputs = {
+                'code': code, 'density': folder, 'density_filename': orm.Str(filename), 'structure': structure,
+                'valences': orm.Dict(self.bader_valences(structure)),
+                'metadata': {'call_link_label': f'bader_{label}', 'options': dict(self.ctx.settings['options'])},
+            }  # fmt: skip
+            futures[f'bader_{label}'] = self.submit(BaderCalculation, **inputs)
+            self.report(f'submitted BaderCalculation<{futures[f"bader_{label}"].pk}> for {label}')
+        return ToContext(**futures)
+
+    def bader_valences(self, structure) -> dict:
+        """Z_val per element: ``bader.valences``, else the pseudopotentials' (CP2K GTH q, VASP POTCAR ZVAL)."""
+        symbols = sorted({kind.symbol for kind in structure.kinds})
+        given = self.ctx.settings['bader'].get('valences') or {}
+        if self.ctx.engine == 'cp2k':
+            from aiida_glassml.labeling import cp2k
+
+            found = cp2k.valence_charges(symbols, self.ctx.settings['cp2k'])
+        else:
+            found = potcar_valences(self.inputs.potential_family.value, symbols, self.ctx.settings['vasp'])
+        return {element: float(given.get(element, found[element])) for element in symbols}
+
     def collect_frames(self):
         sources, plan = {}, {'engine': self.ctx.engine, 'mode': self.ctx.mode, 'settings': self.ctx.settings,
                              'calculations': {}, 'failed_workchains': {}, 'structures': list(self.ctx.labels),
@@ -270,6 +347,8 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         if self.ctx.mode == 'single_point':
             for label in self.ctx.labels:
                 sources[f'{label}__structure'] = self.inputs.structures[label]
+        if self.should_run_bader():
+            self.add_bader_sources(sources, plan)
         try:
             plan['level_of_theory'] = self.level_of_theory()
         except Exception as exc:  # noqa: BLE001 - labels that cost DFT time are never lost over their record
@@ -293,6 +372,29 @@ class LabelWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                 failed=len(failed), total=report['n_structures'], limit=self.inputs.max_failure_fraction.value
             )  # fmt: skip
         return None
+
+    def add_bader_sources(self, sources: dict, plan: dict) -> None:
+        """The Bader charges of each finished BaderCalculation, as a source of the calculation whose density it split;
+        failed ones go to the plan (and so to the report)."""
+        by_uuid = {calc['uuid']: key for key, calc in plan['calculations'].items()}
+        plan['bader_failed'] = {}
+        for label in self.ctx.labels:
+            if f'bader_{label}' not in self.ctx:
+                continue
+            bader = self.ctx[f'bader_{label}']
+            if not bader.is_finished_ok:
+                plan['bader_failed'][label] = {'pk': bader.pk, 'uuid': bader.uuid, 'exit_status': bader.exit_status,
+                                               'exit_message': bader.exit_message}  # fmt: skip
+                self.report(f'BaderCalculation<{bader.pk}> of {label} failed: {bader.exit_message}')
+                continue
+            density_calc = bader.inputs.density.creator
+            key = by_uuid.get(density_calc.uuid) if density_calc is not None else None
+            if key is None:
+                continue
+            sources[f'{key}__bader_charges'] = bader.outputs.charges
+            plan['calculations'][key]['sources'].append('bader_charges')
+            settings = density_calc.inputs.settings.get_dict() if 'settings' in density_calc.inputs else {}
+            plan['calculations'][key]['atom_order'] = settings.get('glassml_atom_order')
 
     def level_of_theory(self) -> dict:
         """The level of theory of this run's labels (:mod:`aiida_glassml.labeling.level_of_theory`)."""
@@ -332,6 +434,13 @@ def collect_training_set(plan: orm.Dict, **sources):
             frames = []
             failed.append({'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
                            'why': f'frames could not be read: {exc}', 'frames_kept': 0})  # fmt: skip
+        if 'bader_charges' in nodes and len(frames) == 1:  # single points: one frame per calculation
+            charges = nodes['bader_charges'].get_array('charges')
+            if calc.get('atom_order') is not None:  # VASP ran on the kinds grouped
+                from aiida_glassml.labeling import vasp
+
+                charges = vasp.restore_atom_order(charges, calc['atom_order'])
+            frames[0]['bader_charges'] = charges
         if calc['finished_ok'] and not frames:
             failed.append({
                 'what': f'CalcJob<{calc["pk"]}>', 'structure': calc['structure'], 'uuid': calc['uuid'],
@@ -354,6 +463,10 @@ def collect_training_set(plan: orm.Dict, **sources):
                 by_structure.setdefault(frame['metadata'].pop('structure'), []).append([frame])
         else:
             by_structure.setdefault(calc['structure'], []).append(frames)
+    for label, info in sorted(plan.get('bader_failed', {}).items()):
+        failed.append({'what': f'BaderCalculation<{info["pk"]}>', 'structure': label, 'uuid': info['uuid'],
+                       'why': f'exit status {info["exit_status"]}: {info["exit_message"]} (frame kept without Bader '
+                              'charges)', 'frames_kept': None})  # fmt: skip
     for label, info in sorted(plan['failed_workchains'].items()):
         failed.append({'what': f'WorkChain<{info["pk"]}>', 'structure': label, 'uuid': info['uuid'],
                        'why': f'exit status {info["exit_status"]}: {info["exit_message"]}', 'frames_kept': None})  # fmt: skip
@@ -461,9 +574,13 @@ def child_inputs(engine: str, mode: str, code, structure, settings: dict, family
         kind_names = [site.kind_name for site in structure.sites]
         symbols = [structure.get_kind(name).symbol for name in kind_names]
         parameters = cp2k.build_cp2k_parameters(symbols, settings['cp2k'], mode, settings.get('aimd'), kind_names)
+        extra = {}
+        if (settings.get('bader') or {}).get('enabled'):
+            parameters = cp2k.with_density_cube(parameters, settings['bader'].get('stride', 1))
+            extra['settings'] = orm.Dict({'additional_retrieve_list': [cp2k.DENSITY_CUBE_FILE]})
         inputs = {
             'cp2k': {'code': code, 'structure': structure, 'parameters': orm.Dict(parameters),
-                     'metadata': {'options': options}},
+                     'metadata': {'options': options}, **extra},
             'max_iterations': orm.Int(settings['max_iterations']),
             'clean_workdir': orm.Bool(settings['clean_workdir']),
         }  # fmt: skip
@@ -473,6 +590,33 @@ def child_inputs(engine: str, mode: str, code, structure, settings: dict, family
     if engine == 'vasp':
         return _vasp_child_inputs(mode, code, structure, settings, family, options)
     raise LabelingInputError(f'unknown engine `{engine}`.')
+
+
+def last_successful_calcjob(workchain) -> orm.CalcJobNode | None:
+    """The last CalcJob of a base work chain that finished ok (a single point's labels come from it), or None."""
+    calcs = sorted((n for n in workchain.called_descendants if isinstance(n, orm.CalcJobNode)), key=lambda n: n.ctime)
+    finished = [calc for calc in calcs if calc.is_finished_ok]
+    return finished[-1] if finished else None
+
+
+def density_source(engine: str, calc: orm.CalcJobNode) -> tuple[orm.FolderData, str] | None:
+    """(retrieved folder, file name) of the charge density ``calc`` wrote for the Bader charges, or None."""
+    from aiida_glassml.labeling import cp2k, vasp
+
+    filename = {'cp2k': cp2k.DENSITY_CUBE_FILE, 'vasp': vasp.CHGCAR_FILE}[engine]
+    if 'retrieved' not in calc.outputs or filename not in calc.outputs.retrieved.base.repository.list_object_names():
+        return None
+    return calc.outputs.retrieved, filename
+
+
+def potcar_valences(family: str, symbols, settings: dict) -> dict[str, float]:
+    """ZVAL per element of the POTCARs of ``family`` that the ``vasp`` settings map the elements to."""
+    from aiida_glassml.labeling import vasp
+
+    mapping = vasp.potential_mapping(symbols, settings)
+    nodes = {node.base.attributes.get('full_name', ''): node for node in orm.load_group(family).nodes}
+    return {element: vasp.potcar_zval(nodes[mapping[element]].get_content().decode(errors='replace'))
+            for element in symbols}  # fmt: skip
 
 
 def frame_sources(engine: str, calc: orm.CalcJobNode) -> dict[str, orm.Data]:
@@ -545,11 +689,12 @@ def level_of_theory_for(engine: str, settings: dict, structures, code, family: s
     elements = sorted({kind.symbol for s in structures for kind in s.kinds})
     code_record = _code_record(engine, code, calcs)
     if engine == 'potential':
-        kind = 'ace' if isinstance(potential, AcePotentialData) else 'classical'
+        kind = {AcePotentialData: 'ace', MlipPotentialData: 'mlip'}.get(type(potential), 'classical')
         return lot.potential_level(
             kind, potential.uuid, label=potential.label or None,
             sha256=potential.base.attributes.get('sha256_yaml') if kind == 'ace' else None,
             name=potential.name if kind == 'classical' else None, code=code_record,
+            mlip=_mlip_record(potential) if kind == 'mlip' else None,
         )  # fmt: skip
     if engine == 'cp2k':
         return lot.cp2k_level(settings, elements, code_record)
@@ -561,6 +706,19 @@ def level_of_theory_for(engine: str, settings: dict, structures, code, family: s
         cutoffs = [qe.select_cutoffs(settings['qe'], recommended_cutoffs(group, s)) for s in structures]
         return lot.qe_level(settings, elements, family, pseudos, cutoffs, code_record)
     return lot.vasp_level(settings, elements, family, code_record)
+
+
+def _mlip_record(potential: MlipPotentialData) -> dict:
+    """What an MLIP teacher's labels rest on: its calculator and keywords, the weights (sha256 of the stored model file
+    or of the shipped weights, and which shipped model) and the package version."""
+    attributes = potential.base.attributes
+    shipped = attributes.get('shipped_model', None) or {}
+    return {
+        'calculator': potential.calculator, 'calculator_kwargs': dict(attributes.get('kwargs') or {}),
+        'model_sha256': attributes.get('sha256_model', None) or shipped.get('sha256'),
+        'shipped_model': f'{shipped["family"]} {shipped["name"]}' if shipped else None,
+        'package': attributes.get('package', None), 'package_version': potential.package_version,
+    }  # fmt: skip
 
 
 def _code_record(engine: str, code, calcs) -> dict:
@@ -647,6 +805,9 @@ def _vasp_child_inputs(mode, code, structure, settings, family, options):
     kinds = [site.kind_name for site in structure.sites]
     symbols = [structure.get_kind(kind).symbol for kind in kinds]
     incar = vasp.build_incar(symbols, settings['vasp'], mode, settings.get('aimd'), kinds=kinds, cell=structure.cell)
+    bader = bool((settings.get('bader') or {}).get('enabled'))
+    if bader:  # the charge density for the Bader charges
+        incar['lcharg'] = True
     mapping = vasp.potential_mapping(symbols, settings['vasp'])
     kpoints = orm.KpointsData()
     kpoints.set_kpoints_mesh([1, 1, 1])
@@ -660,7 +821,8 @@ def _vasp_child_inputs(mode, code, structure, settings, family, options):
         'settings': orm.Dict({'parser_settings': {
             'include_node': ['trajectory'], 'energy_type': ['energy_free', vasp.ENERGY_TYPE],
             'check_ionic_convergence': False,
-        }, 'CHECK_IONIC_CONVERGENCE': False, **({'glassml_atom_order': order} if grouped else {})}),
+        }, 'CHECK_IONIC_CONVERGENCE': False, **({'glassml_atom_order': order} if grouped else {}),
+            **({'ADDITIONAL_RETRIEVE_LIST': [vasp.CHGCAR_FILE]} if bader else {})}),
         'calc': {'metadata': {'options': options}},
         'max_iterations': orm.Int(settings['max_iterations']),
         'clean_workdir': orm.Bool(settings['clean_workdir']),

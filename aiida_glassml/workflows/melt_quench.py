@@ -11,6 +11,7 @@ from aiida.engine import ToContext, WorkChain
 from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from aiida_glassml.calcfunctions.melt_quench import TG_QUANTITIES, analyse_melt_quench, plot_cooling_curve
+from aiida_glassml.data.mlip_potential import job_code
 from aiida_glassml.md import tg as tg_fit
 from aiida_glassml.md.protocol import GammaTracking, MDProtocol, MDProtocolError, Minimize, melt_quench
 from aiida_glassml.protocols import ProtocolMixin
@@ -104,7 +105,7 @@ class MeltQuenchWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
         builder.analysis = orm.Dict(inputs['analysis'])
         frames = orm.Int(inputs['trajectory_frames'])
         if engine == 'ase':
-            builder.ase.code = code
+            builder.ase.code = job_code(potential, code)  # an MLIP of another environment runs on its own python
             builder.ase.trajectory_frames = frames
             if potential is not None:
                 builder.ase.potential = potential

@@ -21,3 +21,9 @@ def small_frames(reference_frames) -> FrameSet:
     candidates = np.flatnonzero(fmax < 15.0)
     pick = np.sort(np.random.default_rng(7).choice(candidates, 30, replace=False))
     return reference_frames.select(pick)
+
+
+@pytest.fixture
+def python_code(installed_code):
+    """The venv python the evaluation job runs on (``glassml-python``, as ``aiida-glassml setup`` registers it)."""
+    return installed_code('python', 'glassml.evaluate_potential', label='glassml-python')

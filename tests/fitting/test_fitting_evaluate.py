@@ -1,4 +1,5 @@
-"""EvaluatePotential on the published potential and test set, and the `potential evaluate` command."""
+"""Evaluation of the published potential on its test set (pure and as the EvaluatePotentialCalculation job), and
+the `potential evaluate` command."""
 
 from __future__ import annotations
 
@@ -40,22 +41,26 @@ def test_paper_numbers_are_without_core_repulsion(reference_potential_yaml, refe
     assert metrics['force_mae'] == pytest.approx(516, abs=1)
 
 
-def test_evaluate_potential_calcfunction(reference_potential_yaml, reference_test_set_path):
-    from aiida_glassml.calcfunctions.potential import evaluate_potential
+def test_evaluate_potential_job_on_the_published_test_set(reference_potential_yaml, reference_test_set_path,
+                                                         python_code):  # fmt: skip
+    """The published numbers through the EvaluatePotentialCalculation job (the whole test set, 436 frames)."""
+    from aiida_glassml.calcfunctions.potential import run_evaluate_potential
     from aiida_glassml.data import AcePotentialData, TrainingSetData
 
     potential = AcePotentialData.get_or_create(reference_potential_yaml)
     dataset = TrainingSetData.from_file(reference_test_set_path).store()
-    result, node = evaluate_potential.run_get_node(potential, dataset)
-    assert node.is_finished_ok
+    result = run_evaluate_potential(potential, dataset)
+    node = result['metrics'].creator
+    assert node.is_finished_ok and node.process_label == 'EvaluatePotentialCalculation'
     metrics = result['metrics'].get_dict()
     assert metrics['energy_mae'] == pytest.approx(27.2, abs=0.3)
     assert metrics['force_mae'] == pytest.approx(542, abs=5)
+    assert metrics['energy_rmse_offset'] <= metrics['energy_rmse']  # least squares: the RMSE can only drop
     errors = result['frame_errors']
     assert errors.get_array('energy_error_per_atom').shape == (436,)
     assert np.abs(errors.get_array('energy_error_per_atom')).mean() == pytest.approx(metrics['energy_mae'])
-    assert {link.node.uuid for link in result['metrics'].base.links.get_incoming().all()} == {node.uuid}
-    assert {n.uuid for n in node.base.links.get_incoming().all_nodes()} == {potential.uuid, dataset.uuid}
+    inputs = {link.link_label: link.node.uuid for link in node.base.links.get_incoming().all()}
+    assert (inputs['potential'], inputs['dataset']) == (potential.uuid, dataset.uuid)
 
 
 def test_cli_evaluate_plain_files_json(reference_potential_yaml, reference_frames, tmp_path):
@@ -104,8 +109,8 @@ def test_cli_evaluate_nodes_and_bad_input(reference_potential_yaml, reference_fr
 ])  # fmt: skip
 def test_run_evaluate_potential_checks_before_storing(reference_potential_yaml, reference_frames, aiida_profile,
                                                       node_count, case, message):  # fmt: skip
-    """A potential that does not cover the data (or unusable reference energies) raises before the calcfunction
-    stores anything; the calcfunction itself would leave an excepted node behind."""
+    """A potential that does not cover the data (or unusable reference energies) raises before the job stores
+    anything."""
     from aiida_glassml.calcfunctions.potential import run_evaluate_potential
     from aiida_glassml.common.ace import AcePotentialError
     from aiida_glassml.data import AcePotentialData, TrainingSetData
@@ -124,7 +129,7 @@ def test_run_evaluate_potential_checks_before_storing(reference_potential_yaml, 
     assert node_count() == before
 
 
-def test_run_evaluate_potential_on_nodes(reference_potential_yaml, reference_frames, aiida_profile):
+def test_run_evaluate_potential_on_nodes(reference_potential_yaml, reference_frames, aiida_profile, python_code):
     from aiida_glassml.calcfunctions.potential import run_evaluate_potential
     from aiida_glassml.data import AcePotentialData, TrainingSetData
 
@@ -147,7 +152,7 @@ def with_vanadium(frames):
 
 
 def test_cli_evaluate_store_checks_then_records_provenance(reference_potential_yaml, reference_frames, aiida_profile,
-                                                           node_count):  # fmt: skip
+                                                           node_count, python_code):  # fmt: skip
     from aiida import orm
 
     from aiida_glassml.data import AcePotentialData, TrainingSetData
@@ -164,5 +169,5 @@ def test_cli_evaluate_store_checks_then_records_provenance(reference_potential_y
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     metrics = orm.load_node(payload['metrics_pk'])
-    assert metrics.creator.process_label == 'evaluate_potential'
+    assert metrics.creator.process_label == 'EvaluatePotentialCalculation'
     assert payload['n_frames'] == 3 and payload['energy_mae'] == pytest.approx(metrics['energy_mae'])

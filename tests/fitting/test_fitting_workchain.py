@@ -38,8 +38,8 @@ def small_dataset(small_frames):
 
 
 @pytest.fixture
-def fitted(pace_codes, small_dataset):
-    """Run FitAceWorkChain (fast protocol) once for this module."""
+def fitted(pace_codes, small_dataset, python_code):
+    """Run FitAceWorkChain (fast protocol) once for this module (the parity plots run on ``python_code``)."""
     if 'node' not in _CACHE:
         builder = FitAceWorkChain.get_builder_from_protocol(pace_codes['code'], small_dataset, protocol='fast')
         _, node = run_get_node(builder)
@@ -50,8 +50,7 @@ def fitted(pace_codes, small_dataset):
 @pytest.mark.slow
 def test_fit_outputs(fitted, small_dataset, data_regression):
     assert fitted.is_finished_ok, fitted.exit_status
-    calc = fitted.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes()[-1]
-    assert calc.process_class is PacemakerCalculation
+    calc = _pacemaker_calcs(fitted)[-1]
     potential = fitted.outputs.potential
     assert potential.has_active_set
     assert potential.elements and sorted(potential.elements) == small_dataset.elements
@@ -91,11 +90,11 @@ def test_parity_plots_link_to_their_data(fitted):
         figure = fitted.outputs[name]
         assert figure.get_content(mode='rb')[:8] == b'\x89PNG\r\n\x1a\n'
         creator = figure.creator
-        assert creator.process_type.endswith('parity_plots')
+        assert creator.process_type.endswith('glassml.evaluate_potential') and creator.is_finished_ok
         inputs = {link.link_label: link.node.uuid for link in creator.base.links.get_incoming().all()}
         assert inputs['potential'] == fitted.outputs.potential.uuid
-        assert inputs['train'] == fitted.outputs.train_set.uuid
-        assert inputs['test'] == fitted.outputs.test_set.uuid
+        assert inputs['training_set'] == fitted.outputs.train_set.uuid
+        assert inputs['dataset'] == fitted.outputs.test_set.uuid
 
 
 @pytest.mark.slow
@@ -130,7 +129,9 @@ def _metrics_rows(calc) -> list[dict]:
 
 
 def _pacemaker_calcs(workchain) -> list:
-    return sorted(workchain.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes(), key=lambda n: n.ctime)
+    """The work chain's PacemakerCalculation jobs, oldest first (the parity-plot job is not one)."""
+    calcs = workchain.base.links.get_outgoing(node_class=orm.CalcJobNode).all_nodes()
+    return sorted((n for n in calcs if n.process_class is PacemakerCalculation), key=lambda n: n.ctime)
 
 
 @pytest.fixture

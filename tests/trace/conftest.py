@@ -53,10 +53,11 @@ def napo3_structures(n: int, seed: int) -> dict:
 @pytest.fixture(scope='module')
 def study(aiida_profile, tmp_path_factory, reference_potential_yaml, reference_potential_yace):
     """Build the graph once per module: ``labels`` (the two LabelWorkChain nodes), ``merged``, ``figure``
-    (energy_parity.png of the merged set, with the first run's set as test set) and ``potential``."""
+    (energy_parity.png of the merged set, with the first run's set as test set, made by an
+    EvaluatePotentialCalculation) and ``potential``."""
     from aiida.engine import run_get_node
 
-    from aiida_glassml.calcfunctions.potential import parity_plots
+    from aiida_glassml.calculations.evaluate_potential import evaluation_builder
     from aiida_glassml.calcfunctions.training_set import run_merge_training_sets
     from aiida_glassml.data.ace_potential import AcePotentialData
     from aiida_glassml.workflows.label import LabelWorkChain
@@ -73,5 +74,7 @@ def study(aiida_profile, tmp_path_factory, reference_potential_yaml, reference_p
         assert node.is_finished_ok, node.exit_message
         labels.append(node)
     merged = run_merge_training_sets(*(node.outputs.training_set for node in labels))['training_set']
-    figures = parity_plots(potential=potential, train=merged, test=labels[0].outputs.training_set)
+    figures, node = run_get_node(evaluation_builder(potential, labels[0].outputs.training_set, parity=True,
+                                                    code=code, training_set=merged))  # fmt: skip
+    assert node.is_finished_ok, node.exit_message
     return types.SimpleNamespace(labels=labels, merged=merged, figure=figures['energy_parity'], potential=potential)

@@ -34,8 +34,8 @@ def test_figure_traces_to_exactly_the_teacher_calcjobs(study):
         'dft_calculations': {}, 'teacher_calculations': 2,
         # 2 + 1 labelled; the merged set (3 frames) and the first set reached twice are not counted again
         'labelled_frames': 3, 'labelled_sets': 2, 'imported_sets': 0, 'imported_frames': 0,
-        'fits': 0, 'md_runs': 0, 'other_calculations': {},
-        'calcfunctions': 4,  # two collect_training_set, merge_training_sets, parity_plots
+        'fits': 0, 'md_runs': 0, 'other_calculations': {'EvaluatePotentialCalculation': 1},  # the parity plots
+        'calcfunctions': 3,  # two collect_training_set, merge_training_sets
     }  # fmt: skip
     assert result.node['pk'] == study.figure.pk and result.start == [study.figure.pk]
 
@@ -43,8 +43,8 @@ def test_figure_traces_to_exactly_the_teacher_calcjobs(study):
 def test_path_walks_from_the_figure_to_a_labelling_calcjob(study):
     path = trace(study.figure).path
     assert path[0] == f'SinglefileData<{study.figure.pk}> energy_parity.png'
-    assert path[1] == f'<- parity_plots<{study.figure.creator.pk}>'
-    assert path[2] == f'<- input `train`: TrainingSetData<{study.merged.pk}> 3 frames (1 of 3 inputs)'
+    assert path[1] == f'<- EvaluatePotentialCalculation<{study.figure.creator.pk}>'
+    assert path[2] == f'<- input `training_set`: TrainingSetData<{study.merged.pk}> 3 frames (1 of 4 inputs)'
     assert path[3].startswith('<- merge_training_sets<')
     assert any(step.startswith('<- collect_training_set<') for step in path)
     assert path[-1].startswith('<- PotentialLabelCalculation<') and path[-1].endswith('labelling (potential)')
