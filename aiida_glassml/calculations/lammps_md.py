@@ -93,6 +93,10 @@ class LammpsMDCalculation(LammpsRawCalculation):
         structure = inputs['structure']
         potential = inputs['potential']
         kinds = [(kind.name, kind.symbol) for kind in structure.kinds]
+        if protocol.force_deviation is not None:  # else LAMMPS would run without the tracking asked for
+            raise render.LammpsInputError('force_deviation tracking needs a committee, which runs in ASE '
+                                          '(AseMDCalculation `committee`); LAMMPS tracks gamma only: use engine ase, '
+                                          'or gamma tracking.')  # fmt: skip
         if isinstance(potential, ClassicalPotentialData):
             block, _ = render.classical_block(potential.get_potential(), kinds, settings.get('drop_three_body', False))
         else:

@@ -227,7 +227,7 @@ def _summary(node: orm.Node) -> dict:
 
 
 def describe(node: orm.Node) -> str:
-    """One short phrase naming a node for people: ``TrainingSetData<12> 40 frames``, ``parity_plots<9>``."""
+    """One short phrase naming a node for people: ``TrainingSetData<12> 40 frames``, ``EvaluatePotentialCalculation<9>``."""
     from aiida_glassml.data.training_set import TrainingSetData
 
     if isinstance(node, orm.ProcessNode):

@@ -114,6 +114,16 @@ def test_bad_protocol_stores_nothing(aiida_profile_clean, lammps_inputs, node_co
     assert node_count() == before
 
 
+def test_force_deviation_tracking_is_refused_by_lammps(aiida_profile_clean, lammps_inputs, node_count):
+    from aiida_glassml.md.protocol import exploration
+
+    inputs = lammps_inputs(protocol=exploration(tracking='force_deviation'))
+    before = node_count()
+    with pytest.raises(ValueError, match='force_deviation tracking needs a committee, which runs in ASE'):
+        run_get_node(LammpsMDCalculation, **inputs)
+    assert node_count() == before
+
+
 def test_classical_potential_node_keeps_its_references(aiida_profile_clean):
     node = ClassicalPotentialData.from_library('bmp').store()
     assert any('Pedone' in reference and '10.1021/jp0611018' in reference for reference in node.references)
