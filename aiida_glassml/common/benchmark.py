@@ -20,6 +20,8 @@ import typing as t
 
 import numpy as np
 
+from aiida_glassml.common.study_summary import markdown_table
+
 #: metrics table columns: key, header, format
 METRIC_COLUMNS = (
     ('potential', 'potential', '{}'),
@@ -75,16 +77,7 @@ def metric_row(label: str, kind: str, metrics: t.Mapping | None = None, note: st
 
 
 def _table(rows: t.Sequence[dict], columns, title: str, notes: t.Sequence[str]) -> str:
-    columns = [c for c in columns if any(row.get(c[0]) is not None for row in rows)]
-    lines = [f'## {title}', ''] if title else []
-    for note in notes:
-        lines += [note, '']
-    lines.append('| ' + ' | '.join(header for _, header, _ in columns) + ' |')
-    lines.append('|' + '|'.join(' --- ' for _ in columns) + '|')
-    for row in rows:
-        cells = ['–' if row.get(key) is None else fmt.format(row[key]) for key, _, fmt in columns]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
+    return markdown_table(rows, columns, title, notes, heading='##')
 
 
 def format_metrics_table(rows: t.Sequence[dict], title: str = 'Errors on the DFT test set',

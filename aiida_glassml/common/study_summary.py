@@ -103,17 +103,21 @@ def potential_notes(stages: t.Mapping) -> list[str]:
 
 def format_table(rows: t.Sequence[dict], title: str = '', notes: t.Sequence[str] = ()) -> str:
     """A Markdown table; columns with no value in any row are left out, a missing value is shown as –."""
-    columns = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in rows)]
-    lines = [f'# {title}', ''] if title else []
+    return markdown_table(rows, COLUMNS, title, notes)
+
+
+def markdown_table(rows: t.Sequence[dict], columns, title: str = '', notes: t.Sequence[str] = (),
+                   heading: str = '#') -> str:  # fmt: skip
+    """Markdown of ``rows`` in ``columns`` ``(key, header, format)``: a column with no value in any row is left out,
+    a missing value is shown as –; ``title`` as a ``heading`` line, then each note as a paragraph."""
+    columns = [c for c in columns if any(row.get(c[0]) is not None for row in rows)]
+    lines = [f'{heading} {title}', ''] if title else []
     for note in notes:
         lines += [note, '']
     lines.append('| ' + ' | '.join(header for _, header, _ in columns) + ' |')
     lines.append('|' + '|'.join(' --- ' for _ in columns) + '|')
     for row in rows:
-        cells = []
-        for key, _, fmt in columns:
-            value = row.get(key)
-            cells.append('–' if value is None else fmt.format(value))
+        cells = ['–' if row.get(key) is None else fmt.format(row[key]) for key, _, fmt in columns]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
