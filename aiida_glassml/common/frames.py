@@ -49,6 +49,16 @@ class FrameValidationError(ValueError):
     """A frame or a set of frames is not valid labelled data."""
 
 
+def _optional_per_atom(frame: t.Mapping, key: str, count: int, index: int) -> np.ndarray | None:
+    """Frame ``index``'s optional per-atom ``key`` (magmoms, bader_charges) as (count,) floats, or None if absent."""
+    if frame.get(key) is None:
+        return None
+    values = np.asarray(frame[key], dtype=float).reshape(-1)
+    if values.shape != (count,):
+        raise FrameValidationError(f'frame {index}: {key} have shape {values.shape} but the frame has {count} atoms.')
+    return values
+
+
 def _default_metadata() -> dict:
     return {'source_uuid': None, 'sample_type': 'imported', 'temperature': None, 'iteration': None, 'composition': None}
 
@@ -154,28 +164,10 @@ class FrameSet:
             else:
                 stress.append(np.full(6, np.nan))
                 has_stress.append(False)
-            if frame.get('magmoms') is not None:
-                mags = np.asarray(frame['magmoms'], dtype=float).reshape(-1)
-                if mags.shape != (count,):
-                    raise FrameValidationError(
-                        f'frame {index}: magmoms have shape {mags.shape} but the frame has {count} atoms.'
-                    )
-                magmoms.append(mags)
-                has_magmoms.append(True)
-            else:
-                magmoms.append(np.full(count, np.nan))
-                has_magmoms.append(False)
-            if frame.get('bader_charges') is not None:
-                charges = np.asarray(frame['bader_charges'], dtype=float).reshape(-1)
-                if charges.shape != (count,):
-                    raise FrameValidationError(
-                        f'frame {index}: bader_charges have shape {charges.shape} but the frame has {count} atoms.'
-                    )
-                bader.append(charges)
-                has_bader.append(True)
-            else:
-                bader.append(np.full(count, np.nan))
-                has_bader.append(False)
+            for key, values, present in (('magmoms', magmoms, has_magmoms), ('bader_charges', bader, has_bader)):
+                array = _optional_per_atom(frame, key, count, index)
+                values.append(np.full(count, np.nan) if array is None else array)
+                present.append(array is not None)
             meta = _default_metadata()
             meta.update(frame.get('metadata') or {})
             metadata.append(_normalise_metadata(meta))
