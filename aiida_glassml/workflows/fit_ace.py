@@ -61,7 +61,31 @@ def parity_code(pacemaker_code: orm.AbstractCode | None) -> orm.AbstractCode:
     return default_python_code(computer)
 
 
-class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
+class TrainTestSplitMixin:
+    """The train/test data of a fit work chain (FitAceWorkChain, FitMaceWorkChain): the given ``test_set``, or a split
+    off ``dataset`` by the recorded, seeded :func:`split_training_set`, so both fits hold out the same frames."""
+
+    def split_dataset(self, settings: dict) -> None:
+        """``ctx.inputs.train``/``test`` (the job's inputs) and ``ctx.train``/``test`` from ``settings`` (validated:
+        ``test_fraction`` and ``seed``)."""
+        if 'test_set' in self.inputs:
+            self.ctx.inputs.train, self.ctx.inputs.test = self.inputs.dataset, self.inputs.test_set
+        elif settings['test_fraction'] is not None:
+            split = split_training_set(self.inputs.dataset, orm.Float(settings['test_fraction']), orm.Int(settings['seed']))
+            self.ctx.inputs.train, self.ctx.inputs.test = split['train'], split['test']
+            self.report(f'split {self.inputs.dataset.n_frames} frames into {split["train"].n_frames} train and '
+                        f'{split["test"].n_frames} test (fraction {settings["test_fraction"]}, seed {settings["seed"]})')
+        else:
+            self.ctx.inputs.train = self.inputs.dataset
+        self.ctx.train, self.ctx.test = self.ctx.inputs.train, self.ctx.inputs.get('test')
+
+    def attach_train_test(self) -> None:
+        self.out('train_set', self.ctx.train)
+        if self.ctx.test is not None:
+            self.out('test_set', self.ctx.test)
+
+
+class FitAceWorkChain(TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain):
     """Fit an ACE potential with pacemaker; restart from the interim potential on interruption; parity plots."""
 
     _process_class = PacemakerCalculation
@@ -168,24 +192,13 @@ class FitAceWorkChain(ProtocolMixin, BaseRestartWorkChain):
                                                   else None)  # fmt: skip
         self.report(f'pacemaker evaluator {settings["evaluator"]}, optimizer {settings["optimizer"]} '
                     f'(code {self.ctx.inputs.code.full_label})')
-        if 'test_set' in self.inputs:
-            self.ctx.inputs.train, self.ctx.inputs.test = self.inputs.dataset, self.inputs.test_set
-        elif settings['test_fraction'] is not None:
-            split = split_training_set(self.inputs.dataset, orm.Float(settings['test_fraction']), orm.Int(settings['seed']))
-            self.ctx.inputs.train, self.ctx.inputs.test = split['train'], split['test']
-            self.report(f'split {self.inputs.dataset.n_frames} frames into {split["train"].n_frames} train and '
-                        f'{split["test"].n_frames} test (fraction {settings["test_fraction"]}, seed {settings["seed"]})')
-        else:
-            self.ctx.inputs.train = self.inputs.dataset
-        self.ctx.train, self.ctx.test = self.ctx.inputs.train, self.ctx.inputs.get('test')
+        self.split_dataset(settings)
 
     def results(self):
         result = super().results()
         if result is not None and result.status:  # failed; nothing more to attach
             return result
-        self.out('train_set', self.ctx.train)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self.attach_train_test()
         metrics = self.ctx.children[-1].outputs.metrics.get_dict()
         self.report(
             f'fitted {metrics["n_functions"]} functions in {metrics["n_iterations"]} iterations: energy MAE train '

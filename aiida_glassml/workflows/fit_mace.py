@@ -18,7 +18,7 @@ from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.fitting import mace
 from aiida_glassml.fitting.settings import FitSettingsError
 from aiida_glassml.protocols import ProtocolMixin
-from aiida_glassml.workflows.fit_ace import split_training_set
+from aiida_glassml.workflows.fit_ace import TrainTestSplitMixin
 
 __all__ = ('FitMaceWorkChain',)
 
@@ -39,7 +39,7 @@ def validate_inputs(value, ctx=None) -> str | None:
     return None
 
 
-class FitMaceWorkChain(ProtocolMixin, BaseRestartWorkChain):
+class FitMaceWorkChain(TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain):
     """Train or fine-tune a MACE model; the same train/test split and metrics as FitAceWorkChain."""
 
     _process_class = MaceTrainCalculation
@@ -110,25 +110,13 @@ class FitMaceWorkChain(ProtocolMixin, BaseRestartWorkChain):
         """Use the given test set, or split one off with the recorded, seeded calcfunction of FitAceWorkChain."""
         settings = mace.validate_settings(self.ctx.inputs.settings.get_dict() if 'settings' in self.ctx.inputs
                                           else None)  # fmt: skip
-        if 'test_set' in self.inputs:
-            self.ctx.inputs.train, self.ctx.inputs.test = self.inputs.dataset, self.inputs.test_set
-        elif settings['test_fraction'] is not None:
-            split = split_training_set(self.inputs.dataset, orm.Float(settings['test_fraction']),
-                                       orm.Int(settings['seed']))  # fmt: skip
-            self.ctx.inputs.train, self.ctx.inputs.test = split['train'], split['test']
-            self.report(f'split {self.inputs.dataset.n_frames} frames into {split["train"].n_frames} train and '
-                        f'{split["test"].n_frames} test (fraction {settings["test_fraction"]}, seed {settings["seed"]})')
-        else:
-            self.ctx.inputs.train = self.inputs.dataset
-        self.ctx.train, self.ctx.test = self.ctx.inputs.train, self.ctx.inputs.get('test')
+        self.split_dataset(settings)
 
     def results(self):
         result = super().results()
         if result is not None and result.status:
             return result
-        self.out('train_set', self.ctx.train)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self.attach_train_test()
         metrics = self.ctx.children[-1].outputs.metrics.get_dict()
         self.report(
             f'trained {metrics["n_parameters"]} parameters for {metrics["n_iterations"]} epochs: energy MAE train '
