@@ -10,6 +10,7 @@ and launched again. A child with a checkpoint is reused; if the crash took its b
 from __future__ import annotations
 
 from aiida.common.links import LinkType
+from aiida.engine.processes.builder import ProcessBuilder
 
 from aiida_glassml.tools.maintenance import seal_as_excepted
 
@@ -28,7 +29,10 @@ class SubmitOnceMixin:
     """Put before ``WorkChain`` in the bases; give every child a unique ``metadata.call_link_label``."""
 
     def submit(self, process, inputs=None, **kwargs):
-        metadata = kwargs.get('metadata') or (inputs or {}).get('metadata') or {}
+        if isinstance(process, ProcessBuilder):  # `self.submit(builder)`: the label is in the builder
+            metadata = process.metadata
+        else:
+            metadata = kwargs.get('metadata') or (inputs or {}).get('metadata') or {}
         label = metadata.get('call_link_label')
         if label and label != 'CALL':
             previous = sorted(

@@ -6,6 +6,7 @@ import pytest
 from aiida import orm
 from aiida.common.links import LinkType
 from aiida.engine import ProcessState
+from aiida.engine.processes.builder import ProcessBuilder
 
 from aiida_glassml.workflows.submit_once import INTERRUPTED_LAUNCH, SubmitOnceMixin, is_reusable
 
@@ -20,7 +21,8 @@ class Launcher:
         self.reports.append(message)
 
     def submit(self, process, inputs=None, **kwargs):
-        self.launched.append(kwargs['metadata']['call_link_label'])
+        metadata = process.metadata if isinstance(process, ProcessBuilder) else kwargs['metadata']
+        self.launched.append(metadata['call_link_label'])
         return 'new launch'
 
 
@@ -79,3 +81,18 @@ def test_unlabelled_children_are_always_launched(parent):
     child_of(parent, 'CALL', ProcessState.FINISHED)
     step = Step(parent)
     assert step.submit(object, metadata={'call_link_label': 'CALL'}) == 'new launch'
+
+
+def test_a_builder_carries_its_label(parent):
+    """`self.submit(builder)` (the study, the benchmark) names its child in the builder's metadata, not in kwargs."""
+    from aiida_glassml.workflows.analysis import GlassAnalysisWorkChain
+
+    child = child_of(parent, 'analysis_main', ProcessState.WAITING, checkpoint='state')
+    builder = GlassAnalysisWorkChain.get_builder()
+    builder.metadata.call_link_label = 'analysis_main'
+    step = Step(parent)
+    assert step.submit(builder) == child
+    assert step.launched == []
+    other = GlassAnalysisWorkChain.get_builder()
+    other.metadata.call_link_label = 'analysis_other'
+    assert step.submit(other) == 'new launch' and step.launched == ['analysis_other']
