@@ -21,6 +21,7 @@ from aiida_glassml.data.training_set import TrainingSetData
 from aiida_glassml.fitting import settings as fit_settings
 from aiida_glassml.fitting.split import split_frameset
 from aiida_glassml.protocols import ProtocolMixin
+from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
 
 @calcfunction
@@ -85,7 +86,7 @@ class TrainTestSplitMixin:
             self.out('test_set', self.ctx.test)
 
 
-class FitAceWorkChain(TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain):
+class FitAceWorkChain(SubmitOnceMixin, TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain):
     """Fit an ACE potential with pacemaker; restart from the interim potential on interruption; parity plots."""
 
     _process_class = PacemakerCalculation
@@ -222,6 +223,7 @@ class FitAceWorkChain(TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain):
             builder.dataset, builder.training_set = self.ctx.test, self.ctx.train
         else:
             builder.dataset = self.ctx.train
+        builder.metadata.call_link_label = 'parity_plots'  # reused, not made again, after a daemon crash
         node = self.submit(builder)
         self.report(f'making parity plots (pyace on train and test): EvaluatePotentialCalculation<{node.pk}>')
         return ToContext(parity=node)
