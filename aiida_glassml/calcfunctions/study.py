@@ -45,7 +45,9 @@ def _png(data: bytes, filename: str) -> orm.SinglefileData:
 def summarise_study(study: orm.Dict, index: orm.Dict, **parts) -> dict:
     """``study``: the work chain's stage record; ``index``: link label -> [stage, glass key, name] of each part
     (``glasses``: densities, tg; ``analysis``: results, rdf, structure_factor; ``elastic``: moduli; ``diffusion``:
-    arrhenius, conductivity; ``hybrid``: training_set)."""
+    arrhenius, conductivity; ``hybrid``: training_set; ``benchmark``: metrics_table)."""
+    from aiida_glassml.common import benchmark
+
     found: dict[str, dict[str, dict]] = {}
     for link, (stage, key, name) in index.get_dict().items():
         found.setdefault(stage, {}).setdefault(key, {})[name] = parts[link]
@@ -60,10 +62,19 @@ def summarise_study(study: orm.Dict, index: orm.Dict, **parts) -> dict:
                                     hybrid)  # fmt: skip
     record = study.get_dict()
     title = f'Study {record.get("study", "")}'
+    markdown = study_summary.format_table(rows, title, study_summary.potential_notes(record.get('stages') or {}))
+    metrics = [node for v in found.get('benchmark', {}).values() for n, node in v.items() if n == 'metrics_table']
+    skipped = record.pop('benchmark_skipped', None) or {}
+    if metrics or skipped:
+        metric_rows = metrics[0].get_dict()['rows'] if metrics else []
+        metric_rows += [benchmark.metric_row(label, 'calculator', note=why) for label, why in sorted(skipped.items())]
+        record['benchmark'] = metric_rows
+        markdown += '\n' + benchmark.format_metrics_table(metric_rows, notes=[
+            'Every potential of the study on the same DFT frames (PotentialBenchmarkWorkChain). Energies raw (in each '
+            'potential\'s own reference) and after a per-element offset fitted on these frames.'])  # fmt: skip
     outputs = {
         'summary': orm.Dict({**record, 'glasses': rows}),
-        'table': orm.SinglefileData(io.BytesIO(study_summary.format_table(
-            rows, title, study_summary.potential_notes(record.get('stages') or {})).encode()), filename='summary.md'),
+        'table': orm.SinglefileData(io.BytesIO(markdown.encode()), filename='summary.md'),
         'figure_densities': _png(study_summary.plot_densities(rows), 'densities.png'),
     }
     by_composition: dict[str, dict] = {}

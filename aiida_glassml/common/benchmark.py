@@ -20,8 +20,6 @@ import typing as t
 
 import numpy as np
 
-from aiida_glassml.common.study_summary import markdown_table
-
 #: metrics table columns: key, header, format
 METRIC_COLUMNS = (
     ('potential', 'potential', '{}'),
@@ -74,6 +72,22 @@ def metric_row(label: str, kind: str, metrics: t.Mapping | None = None, note: st
     for key, value in extra.items():
         row[key] = _number(value) if not isinstance(value, str) else value
     return row
+
+
+def markdown_table(rows: t.Sequence[dict], columns, title: str = '', notes: t.Sequence[str] = (),
+                   heading: str = '#') -> str:  # fmt: skip
+    """Markdown of ``rows`` in ``columns`` ``(key, header, format)``: a column with no value in any row is left out,
+    a missing value is shown as –; ``title`` as a ``heading`` line, then each note as a paragraph."""
+    columns = [c for c in columns if any(row.get(c[0]) is not None for row in rows)]
+    lines = [f'{heading} {title}', ''] if title else []
+    for note in notes:
+        lines += [note, '']
+    lines.append('| ' + ' | '.join(header for _, header, _ in columns) + ' |')
+    lines.append('|' + '|'.join(' --- ' for _ in columns) + '|')
+    for row in rows:
+        cells = ['–' if row.get(key) is None else fmt.format(row[key]) for key, _, fmt in columns]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
 
 
 def _table(rows: t.Sequence[dict], columns, title: str, notes: t.Sequence[str]) -> str:

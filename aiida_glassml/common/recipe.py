@@ -20,6 +20,8 @@ A recipe::
     elastic: {engine: ase, protocol: fast}         # null: skipped
     diffusion: {engine: ase, protocol: fast, temperatures: [1500, 2000]}   # null: skipped
     comparison: {teter: {classical: teter}}        # the same glasses and analysis with other potentials
+    benchmark: {test_set: test.pckl.gzip}          # every potential's errors on DFT frames; default: with a comparison,
+                                                   # on the active learning's held-out frames (null: skipped)
     hybrid: null                      # {protocol, overrides}: short DFT MD of the quenched glasses (labels.engine)
 """
 
@@ -49,6 +51,7 @@ TOP_LEVEL_KEYS = {
     'elastic': 'ElasticWorkChain engine, protocol, overrides (null: skipped)',
     'diffusion': 'DiffusionWorkChain engine, protocol, temperatures, overrides (null: skipped)',
     'comparison': 'label -> potential: the same glasses and analysis with other potentials',
+    'benchmark': 'every potential on DFT frames (PotentialBenchmarkWorkChain): test_set, reference_energies, protocol',
     'hybrid': 'short DFT MD of the quenched glasses (null: skipped)',
 }
 CODE_ROLES = {
@@ -66,6 +69,7 @@ SECTION_KEYS = {
     'elastic': ('engine', 'protocol', 'overrides'),
     'diffusion': ('engine', 'protocol', 'temperatures', 'overrides'),
     'hybrid': ('protocol', 'overrides'),
+    'benchmark': ('test_set', 'reference_energies', 'protocol', 'overrides'),
 }
 #: ways to name a potential (``potential`` and each ``comparison`` entry) and the keys each allows
 POTENTIAL_KINDS = {
@@ -368,11 +372,52 @@ def validate_recipe(recipe: Recipe) -> None:
             raise recipe.error(('comparison', label), f'potential label {label!r} must be letters and digits only '
                                                       '(it leads each glass key, <potential>_<composition>).')  # fmt: skip
         _check_potential(recipe, ('comparison', label), potential)
+    _check_benchmark(recipe)
     _check_stage(recipe, 'hybrid', protocols=_label_protocols('cp2k'))
     if data.get('hybrid') is not None and labels.get('engine', 'cp2k') != 'cp2k':
         raise recipe.error(('hybrid',), 'the hybrid DFT MD runs in CP2K (as in the thesis); set labels.engine: cp2k.')
     if data.get('hybrid') is not None and not data['hybrid'].get('protocol'):
         data['hybrid']['protocol'] = 'fast'
+
+
+def _check_benchmark(recipe: Recipe) -> None:
+    """``benchmark``: absent runs it when there is a comparison and held-out frames; a study with a given potential
+    has no held-out frames of its own, so an explicit section there needs ``test_set``."""
+    data = recipe.data
+    if 'benchmark' not in data:
+        if data.get('comparison') and recipe.trains:
+            data['benchmark'] = {}
+        return
+    _check_stage(recipe, 'benchmark')
+    section = data['benchmark']
+    if section is None:
+        return
+    test_set = section.get('test_set')
+    if test_set is None and not recipe.trains:
+        raise recipe.error(('benchmark',), 'a study with a given potential holds out no DFT frames: give '
+                                           '`test_set` (an extxyz or pacemaker pickle of DFT frames, or the PK/UUID of '
+                                           'a stored TrainingSetData), or set `benchmark: null`.')  # fmt: skip
+    if isinstance(test_set, bool) or not isinstance(test_set, (str, int, type(None))):
+        raise recipe.error(('benchmark', 'test_set'), f'give a file of DFT frames or a TrainingSetData PK/UUID, got '
+                                                      f'{test_set!r}.')  # fmt: skip
+    if isinstance(test_set, str) and not is_node_identifier(test_set) and not recipe.resolve_path(test_set).is_file():
+        raise recipe.error(('benchmark', 'test_set'), f'no file {recipe.resolve_path(test_set)}; give the path of the '
+                                                      'DFT frames (relative to the recipe).')  # fmt: skip
+    energies = section.get('reference_energies')
+    if energies is not None:
+        if not isinstance(energies, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in energies.values()):  # fmt: skip
+            raise recipe.error(('benchmark', 'reference_energies'), 'give element -> energy in eV, e.g. '
+                                                                    '{Na: -1.2, P: -5.4, O: -4.9}.')  # fmt: skip
+        missing = sorted(set(study_elements(recipe)) - set(energies))
+        if missing:
+            raise recipe.error(('benchmark', 'reference_energies'), f'no reference energy for {missing}; give one per '
+                                                                    'element of the study.')  # fmt: skip
+
+
+def is_node_identifier(value) -> bool:
+    """A PK or a (possibly shortened) UUID rather than a file name."""
+    return isinstance(value, int) or bool(re.fullmatch(r'\d+|[0-9a-f]{8}(-[0-9a-f-]*)?', str(value)))
 
 
 def study_elements(recipe: Recipe) -> list[str]:

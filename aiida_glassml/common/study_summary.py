@@ -11,17 +11,16 @@ import typing as t
 
 import numpy as np
 
-#: table columns: key, header, format
+from aiida_glassml.common.benchmark import FORMERS, STRUCTURE_COLUMNS, markdown_table, structure_row
+
+#: table columns: key, header, format; the structure and moduli columns are the benchmark's glass table
 COLUMNS = (
     ('potential', 'potential', '{}'),
     ('composition', 'composition', '{}'),
-    ('density', 'ρ (g/cm³)', '{:.3f}'),
+    *[c for c in STRUCTURE_COLUMNS if c[0] == 'density'],
     ('tg', 'Tg (K)', '{:.0f}'),
     ('former_cn', 'former–O CN', '{}'),
-    ('qn', 'mean Qⁿ', '{}'),
-    ('bridging', 'X–O–X per X', '{}'),
-    ('bulk_modulus', 'K (GPa)', '{:.1f}'),
-    ('shear_modulus', 'G (GPa)', '{:.1f}'),
+    *[c for c in STRUCTURE_COLUMNS if c[0] not in ('potential', 'glass', 'density', 'us_per_atom_step', 'note')],
     ('activation_energy', 'Ea (eV)', '{:.3f}'),
     ('conductivity', 'σ (S/cm)', '{:.2e}'),
     ('hybrid_frames', 'DFT MD frames', '{}'),
@@ -44,24 +43,12 @@ def _find(mapping, key: str):
     return None
 
 
-def structure_columns(results: t.Mapping) -> dict:
-    """Former–O coordination, mean Qⁿ per former and former–anion–former linkages per former from the structure analysis results."""
+def former_coordination(results: t.Mapping) -> str | None:
+    """Former–O coordination numbers from the structure analysis results, e.g. ``P 4.00, Fe 4.61``."""
     coordination = results.get('coordination') or {}
-    formers = [f for f in ('P', 'Si', 'B', 'V', 'Fe') if isinstance(coordination.get(f), t.Mapping)]
-    cn = {f: _number(coordination[f].get('O')) for f in formers if _number(coordination[f].get('O')) is not None}
-    qn = {}
-    for former, distribution in (results.get('qn') or {}).items():
-        values = {int(n): float(v) for n, v in distribution.items() if _number(v) is not None and str(n).isdigit()}
-        total = sum(values.values())
-        if total > 0:
-            qn[former] = sum(n * v for n, v in values.items()) / total
-    bridging = results.get('bridging') or {}
-    linkages = {f'{f}-{x}-{f}': _number(bridging.get(f'{f}-{x}-{f}')) for f in formers for x in ('O', 'S')}
-    return {
-        'former_cn': ', '.join(f'{f} {v:.2f}' for f, v in cn.items()) or None,
-        'qn': ', '.join(f'{f} {v:.2f}' for f, v in qn.items()) or None,
-        'bridging': ', '.join(f'{k} {v:.2f}' for k, v in linkages.items() if v is not None) or None,
-    }
+    formers = [f for f in FORMERS if isinstance(coordination.get(f), t.Mapping)]
+    cn = {f: _number(coordination[f].get('O')) for f in formers}
+    return ', '.join(f'{f} {v:.2f}' for f, v in cn.items() if v is not None) or None
 
 
 def glass_rows(glasses: t.Mapping[str, dict], analyses: t.Mapping[str, dict], elastic: t.Mapping[str, dict],
@@ -71,13 +58,11 @@ def glass_rows(glasses: t.Mapping[str, dict], analyses: t.Mapping[str, dict], el
     for key in sorted(glasses, key=lambda k: (not k.startswith('main_'), k)):  # the study's own potential first
         potential, _, composition = key.partition('_')
         entry = glasses[key]
-        row = {'key': key, 'potential': potential, 'composition': composition,
-               'density': _number((entry.get('densities') or {}).get('mean')),
-               'tg': _number((entry.get('tg') or {}).get('tg'))}  # fmt: skip
-        row.update(structure_columns(analyses.get(key) or {}))
-        moduli = elastic.get(key) or {}
-        row['bulk_modulus'] = _number(_find(moduli.get('K'), 'mean') if isinstance(moduli.get('K'), dict) else moduli.get('K'))
-        row['shear_modulus'] = _number(_find(moduli.get('G'), 'mean') if isinstance(moduli.get('G'), dict) else moduli.get('G'))
+        results = analyses.get(key) or {}
+        row = structure_row(potential, composition, results, elastic.get(key),
+                            density=_number((entry.get('densities') or {}).get('mean')))  # fmt: skip
+        row.update(key=key, composition=composition, tg=_number((entry.get('tg') or {}).get('tg')),
+                   former_cn=former_coordination(results))  # fmt: skip
         series = diffusion.get(key) or {}
         arrhenius = (series.get('arrhenius') or {}).get(mobile_ion, series.get('arrhenius'))
         row['activation_energy'] = _number(_find(arrhenius, 'Ea_eV'))
@@ -104,22 +89,6 @@ def potential_notes(stages: t.Mapping) -> list[str]:
 def format_table(rows: t.Sequence[dict], title: str = '', notes: t.Sequence[str] = ()) -> str:
     """A Markdown table; columns with no value in any row are left out, a missing value is shown as –."""
     return markdown_table(rows, COLUMNS, title, notes)
-
-
-def markdown_table(rows: t.Sequence[dict], columns, title: str = '', notes: t.Sequence[str] = (),
-                   heading: str = '#') -> str:  # fmt: skip
-    """Markdown of ``rows`` in ``columns`` ``(key, header, format)``: a column with no value in any row is left out,
-    a missing value is shown as –; ``title`` as a ``heading`` line, then each note as a paragraph."""
-    columns = [c for c in columns if any(row.get(c[0]) is not None for row in rows)]
-    lines = [f'{heading} {title}', ''] if title else []
-    for note in notes:
-        lines += [note, '']
-    lines.append('| ' + ' | '.join(header for _, header, _ in columns) + ' |')
-    lines.append('|' + '|'.join(' --- ' for _ in columns) + '|')
-    for row in rows:
-        cells = ['–' if row.get(key) is None else fmt.format(row[key]) for key, _, fmt in columns]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
 
 
 def _figure():

@@ -28,6 +28,7 @@ from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 #: stages in the order they run, for progress reports (``study status``)
 STAGES = ('initial_dataset', 'active_learning', 'glasses', 'properties', 'summary', 'done')
 MAIN = 'main'
+POTENTIAL_TYPES = (AcePotentialData, ClassicalPotentialData, MlipPotentialData)
 #: what each code role is needed for; a missing code is an error only when its stage runs
 DEFAULT_CODES = {'dft': None, 'python': 'glassml-python', 'pacemaker': 'pacemaker', 'lammps': 'lammps'}
 LABEL_ENGINE_CODES = {'cp2k': 'cp2k', 'qe': 'pw', 'vasp': 'vasp'}
@@ -71,7 +72,8 @@ def _shipped_mlip(recipe: Recipe, path: tuple, spec: dict) -> MlipPotentialData:
 
 def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Sequence[str], store: bool = False):
     """``(node, calculator, engine)`` of a recipe potential; checks that it covers the study's elements. A shipped
-    MLIP (``mlip: chgnet``) is loaded once here (weights present, elements covered) and runs as an ASE ``calculator``."""
+    MLIP (``mlip: chgnet``) is loaded once here (weights present, elements covered): its node is what the benchmark
+    evaluates, its ASE ``calculator`` what runs the MD. A bare ``calculator:`` has no node."""
     if 'calculator' in spec:
         return None, calculator_of(spec), spec.get('engine', 'ase')
     if 'mlip' in spec:
@@ -107,8 +109,37 @@ def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Seque
                                  f'elements {list(elements)}; choose a potential that covers them or drop those '
                                  'compositions.')  # fmt: skip
     if isinstance(node, MlipPotentialData):
-        return None, calculator_of(spec), 'ase'
+        return (node.store() if store else node), calculator_of(spec), 'ase'
     return node, None, spec.get('engine') or engine
+
+
+def resolve_test_set(recipe: Recipe, store: bool = False) -> TrainingSetData | None:
+    """The recipe's ``benchmark.test_set``: a file of DFT frames (a stored copy with the same frames is reused) or a
+    stored TrainingSetData; None when not given."""
+    from aiida_glassml.common.recipe import is_node_identifier
+
+    identifier = (recipe.data.get('benchmark') or {}).get('test_set')
+    if identifier is None:
+        return None
+    path = ('benchmark', 'test_set')
+    if is_node_identifier(identifier):
+        try:
+            node = orm.load_node(identifier)
+        except (NotExistent, MultipleObjectsError, ValueError):
+            raise recipe.error(path, f'no node {identifier!r} in this profile; give a PK/UUID of a stored '
+                                     'TrainingSetData or the path of a file of DFT frames.') from None  # fmt: skip
+        if not isinstance(node, TrainingSetData):
+            raise recipe.error(path, f'node {identifier!r} is a {type(node).__name__}, not a TrainingSetData.')
+        return node
+    file = recipe.resolve_path(identifier)
+    try:
+        node = TrainingSetData.from_file(file)
+    except Exception as exc:  # noqa: BLE001 - the reader's message says what is wrong with the file
+        raise recipe.error(path, f'cannot read DFT frames from {file}: {exc}; give an extxyz or a pacemaker '
+                                 'pickle with energies and forces.') from None  # fmt: skip
+    if not store:
+        return node
+    return node.find_stored() or node.store()
 
 
 def _overrides(section: dict | None) -> dict:
@@ -195,6 +226,7 @@ class StudyPlanner:
         from aiida_glassml.workflows.melt_quench import MeltQuenchWorkChain
 
         section = self.data['glasses']
+        potential = _md_potential(potential, calculator)
         engine = self.engine_for(label, engine, potential)
         path = ('glasses',) if label == MAIN else ('comparison', label)
         return self._call(path, MeltQuenchWorkChain.get_builder_from_protocol, self._md_code(engine), structure,
@@ -213,6 +245,7 @@ class StudyPlanner:
         from aiida_glassml.workflows.elastic import ElasticWorkChain
 
         section = self.data['elastic']
+        potential = _md_potential(potential, calculator)
         engine = section.get('engine') or self.engine_for(MAIN, engine, potential)
         code = self.code('dft') if engine == 'dft' else self._md_code(engine)
         kwargs = self._label_kwargs()
@@ -236,6 +269,14 @@ class StudyPlanner:
                           structures, potential=potential, engine=engine, protocol=_protocol(section),
                           overrides=overrides, options=_serial(engine), **kwargs)  # fmt: skip
 
+    def benchmark(self, potentials: dict, test_set: TrainingSetData):
+        from aiida_glassml.workflows.benchmark import PotentialBenchmarkWorkChain
+
+        section = self.data['benchmark']
+        return self._call(('benchmark',), PotentialBenchmarkWorkChain.get_builder_from_protocol, self.code('python'),
+                          potentials, test_set=test_set, reference_energies=section.get('reference_energies'),
+                          protocol=_protocol(section), overrides=_overrides(section))  # fmt: skip
+
     def hybrid(self, structures: dict):
         from aiida_glassml.workflows.label import LabelWorkChain
 
@@ -244,6 +285,24 @@ class StudyPlanner:
         return self._call(('hybrid',), LabelWorkChain.get_builder_from_protocol, self.code('dft'), structures,
                           engine=kwargs['engine'], mode='aimd', protocol=_protocol(section, 'fast'),
                           overrides=_overrides(section) or None)  # fmt: skip
+
+
+def _md_potential(potential, calculator):
+    """The node an MD stage gets: none when an ASE calculator runs it (a shipped MLIP's node is for the benchmark)."""
+    return None if calculator is not None else potential
+
+
+def benchmark_potentials(potentials: t.Mapping[str, tuple]) -> tuple[dict, dict]:
+    """``label -> node`` of the potentials the benchmark evaluates, and ``label -> why`` of those it cannot (a bare
+    ASE calculator has no node; the main potential of a dry run is not fitted yet)."""
+    nodes, skipped = {}, {}
+    for label, (node, calculator, _) in potentials.items():
+        if node is not None:
+            nodes[label] = node
+        elif calculator is not None:
+            skipped[label] = ('an ASE calculator without a potential node: name it as {mlip: ...} or give a stored '
+                              'potential to get its errors on DFT frames')  # fmt: skip
+    return nodes, skipped
 
 
 def _failure(node) -> str:
@@ -330,6 +389,12 @@ def plan_study(recipe: Recipe, codes: dict | None = None) -> dict:
         builders['diffusion'] = planner.diffusion({'replica_0': first}, main_potential, main_engine)
     if data.get('hybrid') is not None:
         builders['hybrid'] = planner.hybrid({'glass': first})
+    if data.get('benchmark') is not None:
+        # the active learning's held-out frames do not exist yet: the initial dataset's stand-ins take their place
+        test_set = resolve_test_set(recipe) or (dataset if recipe.trains else None)
+        nodes, _ = benchmark_potentials(potentials)
+        if nodes and test_set is not None:
+            builders['benchmark'] = planner.benchmark(nodes, test_set)
     for stage, built in builders.items():
         for builder in built.values() if isinstance(built, dict) else [built]:
             _validate_builder(recipe, stage, builder, filled=recipe.trains)
@@ -390,6 +455,9 @@ def build_study(recipe: Recipe | str, codes: dict | None = None, experimental=No
         if node is not None:
             potentials[label] = node
     builder.potentials = potentials
+    test_set = resolve_test_set(recipe, store=True)
+    if test_set is not None:
+        builder.test_set = test_set
     experimental_spec = data['analysis'].get('experimental')
     if experimental is None and experimental_spec is not None:
         experimental = read_experimental(recipe)
@@ -430,8 +498,11 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
         spec.input('recipe', valid_type=orm.Dict, help='The validated recipe: source, content and line of each key.')
         spec.input_namespace('codes', valid_type=orm.AbstractCode, dynamic=True,
                              help='Codes by role: dft, python, pacemaker, lammps.')
-        spec.input_namespace('potentials', valid_type=(AcePotentialData, ClassicalPotentialData), dynamic=True,
-                             required=False, help='Given potentials: `main` (skips training) and comparison labels.')
+        spec.input_namespace('potentials', valid_type=POTENTIAL_TYPES, dynamic=True, required=False,
+                             help='Given potentials: `main` (skips training) and comparison labels.')
+        spec.input('test_set', valid_type=TrainingSetData, required=False,
+                   help='DFT frames for the benchmark (recipe `benchmark.test_set`); default: the active learning\'s '
+                        'held-out frames.')  # fmt: skip
         spec.input('experimental', valid_type=orm.XyData, required=False, help='Measured curve for R_chi.')
         spec.outline(
             cls.setup,
@@ -446,7 +517,7 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
         spec.output('summary', valid_type=orm.Dict, help='Every stage: process PKs, counts and key results.')
         spec.output('summary_table', valid_type=orm.SinglefileData, help='One row per potential and composition (md).')
         spec.output_namespace('figures', valid_type=orm.SinglefileData, dynamic=True, help='PNG figures of the study.')
-        spec.output('potential', valid_type=(AcePotentialData, ClassicalPotentialData), required=False,
+        spec.output('potential', valid_type=POTENTIAL_TYPES, required=False,
                     help='The potential that made the glasses (fitted by this study unless given).')
         spec.output('training_set', valid_type=TrainingSetData, required=False, help='Frames the potential was fitted on.')
         spec.output_namespace('glasses', valid_type=orm.StructureData, dynamic=True,
@@ -598,6 +669,16 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
                                                            f'diffusion_{key}')  # fmt: skip
             if data.get('hybrid') is not None:
                 futures[f'hybrid_{key}'] = self._submit(planner.hybrid(replicas), f'hybrid_{key}')
+        if data.get('benchmark') is not None:
+            test_set = self.inputs.get('test_set')
+            if test_set is None and 'active_learning' in self.ctx:
+                test_set = self.ctx.active_learning.outputs.test_set
+            nodes, skipped = benchmark_potentials(potentials)
+            self.ctx.summary['benchmark_skipped'] = skipped
+            if nodes and test_set is not None:
+                futures['benchmark_test_set'] = self._submit(planner.benchmark(nodes, test_set), 'benchmark')
+                self.report(f'benchmark: {", ".join(sorted(nodes))} on TrainingSetData<{test_set.pk}> '
+                            f'({test_set.n_frames} frames)')  # fmt: skip
         self.ctx.property_keys = sorted(futures)
         return ToContext(**futures)
 
@@ -642,6 +723,8 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
                         add(stage, label, name, node.outputs[name])
             elif stage == 'hybrid' and 'training_set' in node.outputs:
                 add(stage, label, 'training_set', node.outputs.training_set)
+            elif stage == 'benchmark' and 'metrics_table' in node.outputs:
+                add(stage, label, 'metrics_table', node.outputs.metrics_table)
         results = summarise_study(study=orm.Dict(self.ctx.summary), index=orm.Dict(index), **parts)
         self.out('summary', results['summary'])
         self.out('summary_table', results['table'])
@@ -678,3 +761,6 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
             elif stage == 'diffusion' and 'figures' in node.outputs:
                 for name, figure in node.outputs.figures.items():
                     self.out(f'figures.diffusion_{name}_{label}', figure)
+            elif stage == 'benchmark' and 'figures' in node.outputs:  # parity plots, when its protocol makes them
+                for name, figure in node.outputs.figures.items():
+                    self.out(f'figures.benchmark_{name}', figure)

@@ -34,9 +34,10 @@ def _codes(study_codes, dft: str) -> dict:
 
 @pytest.mark.parametrize(('name', 'dft', 'stages'), [
     ('demo', 'cp2k', {'initial_dataset', 'active_learning', 'glasses', 'analysis', 'elastic', 'diffusion'}),
-    ('nafepo4', 'vasp', {'initial_dataset', 'active_learning', 'glasses', 'analysis', 'elastic', 'diffusion'}),
+    ('nafepo4', 'vasp', {'initial_dataset', 'active_learning', 'glasses', 'analysis', 'elastic', 'diffusion',
+                         'benchmark'}),
     ('nvp', 'cp2k', {'glasses', 'analysis', 'hybrid'}),
-    ('napso', 'cp2k', {'initial_dataset', 'active_learning', 'glasses', 'analysis', 'diffusion'}),
+    ('napso', 'cp2k', {'initial_dataset', 'active_learning', 'glasses', 'analysis', 'diffusion', 'benchmark'}),
 ])  # fmt: skip
 def test_dry_run_builds_every_stage(name, dft, stages, study_codes, nafepo4_potcar_family, node_count):
     from aiida.engine.processes.builder import ProcessBuilder
@@ -63,6 +64,8 @@ def test_dry_run_builds_every_stage(name, dft, stages, study_codes, nafepo4_potc
         vasp = resolve_preset(settings['vasp'])  # the study's settings: non-spin-polarised, PREC Normal
         assert settings['vasp']['preset'] == 'nafepo4' and vasp['ispin'] == 1 and vasp['prec'] == 'Normal'
         assert glasses['main_NaFePO4'].engine.value == 'lammps' and len(glasses['main_NaFePO4'].seeds) == 5
+    if 'benchmark' in builders:  # the comparison's potentials (the main one is not fitted yet in a dry run)
+        assert set(builders['benchmark'].potentials) == set(recipe.data['comparison'])
     if name == 'nvp':
         assert builders['hybrid'].mode.value == 'aimd'
         assert builders['hybrid'].settings.get_dict()['aimd']['temperature'] == 300.0

@@ -10,8 +10,11 @@ from aiida_glassml.common import study_summary
 GLASSES = {'main_NaFePO4': {'densities': {'mean': 3.01}, 'tg': {'tg': 812.4}},
            'bmp_NaFePO4': {'densities': {'mean': 3.12}, 'tg': {'tg': None}}}
 ANALYSES = {'main_NaFePO4': {'coordination': {'P': {'O': 4.0}, 'Fe': {'O': 4.61}},
-                             'qn': {'P': {'0': 0.5, '1': 0.25, '2': 0.25}}, 'bridging': {'P-O-P': 0.75}}}
-ELASTIC = {'main_NaFePO4': {'K': {'mean': 61.2}, 'G': {'mean': 25.0}}}
+                             'qn': {'P': {'0': 0.5, '1': 0.25, '2': 0.25}}, 'bridging': {'P-O-P': 0.75},
+                             'qn_conventions': {'phosphate': {'qn': {'P': {'0': 0.75, '1': 0.25}}}},
+                             'edge_sharing': {'Fe-Fe': {'edge': 3, 'face': 1}, 'P-P': {'edge': 0, 'face': 0}},
+                             'former_former_bonds': {'counts': {'P-P': 2}}}}
+ELASTIC = {'main_NaFePO4': {'K': {'mean': 61.2}, 'G': {'mean': 25.0}, 'E': {'mean': 65.8}}}
 DIFFUSION = {'main_NaFePO4': {'arrhenius': {'all': {'Na': {'all': {'Ea_eV': 0.61}}}},
                               'conductivity': {'all': {'species': {'Na': {'sigma_NE_S_cm': 2.5e-3}}}}}}
 
@@ -19,8 +22,11 @@ DIFFUSION = {'main_NaFePO4': {'arrhenius': {'all': {'Na': {'all': {'Ea_eV': 0.61
 def test_rows_and_table(file_regression):
     rows = study_summary.glass_rows(GLASSES, ANALYSES, ELASTIC, DIFFUSION, {'main_NaFePO4': 12})
     main = next(row for row in rows if row['potential'] == 'main')
-    assert main['former_cn'] == 'P 4.00, Fe 4.61' and main['qn'] == 'P 0.75' and main['bridging'] == 'P-O-P 0.75'
-    assert main['bulk_modulus'] == 61.2 and main['activation_energy'] == 0.61 and main['conductivity'] == 2.5e-3
+    # the structure and moduli columns are the benchmark's glass table (one implementation for both)
+    assert main['former_cn'] == 'P 4.00, Fe 4.61' and main['qn'] == 'P 0:0.50 1:0.25 2:0.25' and main['pn'] == 'P 0:0.75 1:0.25'
+    assert main['bridging'] == 'P-O-P 0.75' and main['edge_sharing'] == 'Fe-Fe 3/1' and main['former_former'] == 'P-P 2'
+    assert main['bulk_modulus'] == 61.2 and main['youngs_modulus'] == 65.8
+    assert main['activation_energy'] == 0.61 and main['conductivity'] == 2.5e-3
     bmp = next(row for row in rows if row['potential'] == 'bmp')
     assert bmp['tg'] is None and bmp['former_cn'] is None
     file_regression.check(study_summary.format_table(rows, 'Study test'), extension='.md')
