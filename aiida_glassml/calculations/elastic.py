@@ -22,6 +22,7 @@ from aiida.engine import CalcJob
 from aiida_glassml.analysis import elastic
 from aiida_glassml.data.ace_potential import AcePotentialData
 from aiida_glassml.data.classical_potential import ClassicalPotentialData
+from aiida_glassml.data.mlip_potential import MlipError, MlipPotentialData
 
 __all__ = ('ElasticAseCalculation', 'LammpsElasticCalculation', 'validate_strain')
 
@@ -65,8 +66,9 @@ class ElasticAseCalculation(CalcJob):
     """The strain loop in ASE: writes ``input.json`` (structure, strain, calculator) and ``run_elastic.py`` (imports
     :mod:`aiida_glassml.analysis.elastic` and runs it), then runs ``python run_elastic.py``.
 
-    Give ``potential`` (an :class:`AcePotentialData`, run through pyace) or ``calculator``
-    (``Dict(name=..., kwargs={...})``, an ASE calculator as for ``AseMDCalculation``).
+    Give ``potential`` (an :class:`AcePotentialData`, run through pyace, or an :class:`MlipPotentialData`, whose model
+    file is copied into the folder, as for ``AseMDCalculation``) or ``calculator`` (``Dict(name=..., kwargs={...})``,
+    an ASE calculator as for ``AseMDCalculation``).
     """
 
     _RETRIEVE = [elastic.FILES[k] for k in ('table', 'reference', 'results')]
@@ -78,7 +80,8 @@ class ElasticAseCalculation(CalcJob):
 
         super().define(spec)
         _define_common(spec)
-        spec.input('potential', valid_type=AcePotentialData, required=False, help='ACE potential, run through pyace.')
+        spec.input('potential', valid_type=(AcePotentialData, MlipPotentialData), required=False,
+                   help='ACE potential (run through pyace) or MLIP (its calculator, on its model file).')
         spec.input('calculator', valid_type=orm.Dict, required=False, validator=_validate_calculator,
                    help='Any ASE calculator: {"name": "module:Class" | entry point | ASE name, "kwargs": {...}}.')
         spec.inputs.validator = cls.validate_inputs
@@ -87,10 +90,11 @@ class ElasticAseCalculation(CalcJob):
 
     @staticmethod
     def validate_inputs(inputs, _ctx=None) -> str | None:
-        """One engine source, and an ACE potential that covers the structure."""
+        """One engine source, and a potential that covers the structure (an MLIP on the code that loads it)."""
         has_potential, has_calculator = 'potential' in inputs, 'calculator' in inputs
         if has_potential == has_calculator:
-            return ('give exactly one of `potential` (an AcePotentialData) or `calculator` (a Dict naming an ASE '
+            return ('give exactly one of `potential` (an AcePotentialData or MlipPotentialData) or `calculator` (a '
+                    'Dict naming an ASE '
                     f'calculator); got {"both" if has_potential else "neither"}.')  # fmt: skip
         if has_potential and 'structure' in inputs:
             potential = inputs['potential']
@@ -98,11 +102,19 @@ class ElasticAseCalculation(CalcJob):
             if missing:
                 return (f'the potential covers {potential.elements} but the structure also contains {missing}; fit '
                         'or choose a potential that includes every element of the structure.')  # fmt: skip
+        if has_potential and isinstance(inputs['potential'], MlipPotentialData):
+            try:
+                inputs['potential'].check_code(inputs.get('code'))  # an MLIP of another environment runs on its python
+            except MlipError as exc:
+                return str(exc)
         return None
 
     def prepare_for_submission(self, folder):
         protocol = elastic.StrainProtocol.from_dict(self.inputs.strain.get_dict())
-        if 'potential' in self.inputs:
+        if isinstance(self.inputs.get('potential'), MlipPotentialData):
+            self.inputs.potential.write_files(folder.abspath)
+            calculator = self.inputs.potential.calculator_spec()
+        elif 'potential' in self.inputs:
             self.inputs.potential.write_files(folder.abspath)
             calculator = {'type': 'ace', 'yaml': AcePotentialData.YAML, 'asi': None}
         else:

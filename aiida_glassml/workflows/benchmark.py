@@ -208,11 +208,7 @@ class PotentialBenchmarkWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                                                                f'analysis_{label}_{name}')  # fmt: skip
             if settings.get('elastic') is None:
                 continue
-            try:
-                builder = elastic_builder(settings, codes, self.inputs.potentials[label], replicas)
-            except BenchmarkInputError as exc:
-                self.ctx.glass_notes[f'{label}/{name}'] = f'no elastic moduli: {exc}'
-                continue
+            builder = elastic_builder(settings, codes, self.inputs.potentials[label], replicas)
             futures[f'elastic_{label}_{name}'] = self._submit(builder, f'elastic_{label}_{name}')
         self.ctx.property_keys = sorted(futures)
         return ToContext(**futures)
@@ -331,23 +327,14 @@ def analysis_builder(settings: dict, codes: dict, structure):
 
 
 def elastic_builder(settings: dict, codes: dict, potential, structures: dict):
-    """The elastic work chain of ``potential`` on ``structures``: an MLIP runs as its ASE ``calculator`` (shipped
-    weights); one with its own model file has no such form and raises BenchmarkInputError."""
-    from aiida_glassml.common.mlip import MlipError
+    """The elastic work chain of ``potential`` on ``structures`` (an MLIP runs on its own model file, in ASE)."""
     from aiida_glassml.workflows.elastic import ElasticWorkChain
 
     engine = engine_of(settings, potential)
     protocol, overrides = _section(settings, 'elastic')
-    calculator = None
-    if isinstance(potential, MlipPotentialData):
-        try:
-            calculator = potential.calculator_input()
-        except MlipError as exc:
-            raise BenchmarkInputError(str(exc)) from None
-        potential = None
     return ElasticWorkChain.get_builder_from_protocol(_md_code(codes, engine), structures, potential=potential,
                                                      engine=engine, protocol=protocol, overrides=overrides,
-                                                     calculator=calculator, options=_serial(engine))  # fmt: skip
+                                                     options=_serial(engine))  # fmt: skip
 
 
 def validate_inputs(inputs, _ctx=None) -> str | None:
@@ -398,10 +385,9 @@ def validate_inputs(inputs, _ctx=None) -> str | None:
             analysis_builder(settings, codes, structure)
             if settings.get('elastic') is not None:
                 for label, potential in sorted(potentials.items()):
-                    try:
-                        elastic_builder(settings, codes, potential, {'replica_0': structure})
-                    except BenchmarkInputError:
-                        pass  # reported in the glass table (an MLIP with its own model file)
+                    error = _check(elastic_builder(settings, codes, potential, {'replica_0': structure}))
+                    if error:
+                        return f'elastic moduli of `{name}` with `{label}`: {error}'
         except Exception as exc:  # noqa: BLE001
             return f'analysis/elastic settings: {exc}'
     return None

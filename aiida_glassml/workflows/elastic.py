@@ -16,6 +16,7 @@ from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from aiida_glassml.analysis import elastic
 from aiida_glassml.calculations.elastic import validate_strain
+from aiida_glassml.data.mlip_potential import job_code
 from aiida_glassml.protocols import ProtocolMixin
 from aiida_glassml.workflows.submit_once import SubmitOnceMixin
 
@@ -137,7 +138,8 @@ class ElasticWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
 
         ``code``: the venv python (``glassml-python``) for ``ase``, ``lmp`` for ``lammps``, the labelling code for
         ``dft``. ``structures``: a mapping label → StructureData (MeltQuenchWorkChain's ``structures`` output) or a
-        sequence. ``potential``: an AcePotentialData, or for LAMMPS a ClassicalPotentialData (for ``dft`` with
+        sequence. ``potential``: an AcePotentialData or (ase) an MlipPotentialData, or for LAMMPS a
+        ClassicalPotentialData (for ``dft`` with
         ``label_engine='potential'``: the teacher); ``calculator`` (ase only, instead of ``potential``):
         ``{'name': 'module:Class', 'kwargs': {...}}``. Engine ``dft``: the strain is ``strain`` updated with
         ``dft.strain`` (one ±0.5 % step); ``label_engine`` (cp2k, qe, vasp, potential), ``label_protocol``,
@@ -170,7 +172,7 @@ class ElasticWorkChain(SubmitOnceMixin, ProtocolMixin, WorkChain):
                     builder.label[name] = label[name]
             return builder
         namespace = builder[engine]
-        namespace.code = code
+        namespace.code = job_code(potential, code)  # an MLIP of another environment runs on its own python
         if potential is not None:
             namespace.potential = potential
         if calculator is not None:
