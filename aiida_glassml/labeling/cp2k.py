@@ -438,6 +438,22 @@ def unconverged_md_steps(stdout: str, first_step: int = 0) -> set[int]:
     return {start if step is None else step for step, ok in evaluations if not ok}
 
 
+def last_md_step(stdout: str) -> int | None:
+    """The last ``MD| Step number`` the run printed (absolute: a restart with ``RESTART_COUNTERS`` carries on the count),
+    or None before the first step."""
+    steps = re.findall(r'^ MD\| Step number\s+(\d+)', stdout, flags=re.M)
+    return int(steps[-1]) if steps else None
+
+
+def remaining_md_steps(total: int, stdout: str) -> int:
+    """``MD/STEPS`` for the continuation of a run that stopped after its last printed step, so that the MD ends at step
+    ``total``: with ``EXT_RESTART`` and ``RESTART_COUNTERS`` CP2K runs STEPS *more* steps counting from the restart
+    file's STEP_START_VAL (checked on CP2K 2023.1: a restart at step 3 with STEPS 5 ran steps 4 to 8). The restart file
+    is written every step, after the step's output, so a run killed between the two continues one step short."""
+    done = last_md_step(stdout) or 0
+    return max(int(total) - done, 1)
+
+
 def frames_from_cp2k(files: dict[str, str], mode: str, structure: dict | None = None) -> list[dict]:
     """Labelled frames (eV, Å, eV/Å, eV/Å³ in ASE's sign, μB) from a CP2K run's retrieved files.
 

@@ -17,6 +17,9 @@ from aiida.plugins import CalculationFactory, WorkflowFactory
 from aiida_glassml.labeling import cp2k as cp2k_labeling
 from aiida_glassml.workflows.lammps_base import INVALID_ACCOUNT_MESSAGE, invalid_account_exit_code
 
+#: CP2K's MOTION/MD/STEPS when the input leaves it out
+CP2K_DEFAULT_MD_STEPS = 3
+
 Cp2kCalculation = CalculationFactory('cp2k')
 Cp2kBaseWorkChain = WorkflowFactory('cp2k.base')
 PwCalculation = CalculationFactory('quantumespresso.pw')
@@ -55,6 +58,11 @@ class LabelCp2kBaseWorkChain(Cp2kBaseWorkChain):
                 'RESTART_FILE_NAME': './parent_calc/aiida-1.restart', 'RESTART_DEFAULT': True,
                 'RESTART_COUNTERS': True, 'RESTART_POS': True, 'RESTART_VEL': True, 'RESTART_THERMOSTAT': True,
             }  # fmt: skip
+            # the MD asked for, kept across restarts: the continuation runs only what is left of it
+            md = parameters.setdefault('MOTION', {}).setdefault('MD', {})
+            if 'md_total_steps' not in self.ctx:
+                self.ctx.md_total_steps = int(md.get('STEPS', CP2K_DEFAULT_MD_STEPS))
+            md['STEPS'] = cp2k_labeling.remaining_md_steps(self.ctx.md_total_steps, stdout)
         self.ctx.inputs.parameters = orm.Dict(parameters)
         self.ctx.inputs.parent_calc_folder = calc.outputs.remote_folder
 

@@ -111,6 +111,8 @@ def test_cp2k_walltime_restarts(cp2k_workchain, aiida_localhost):
     assert result.do_break and result.exit_code.status == 0
     parameters = process.ctx.inputs.parameters.get_dict()
     assert parameters['EXT_RESTART']['RESTART_COUNTERS'] is True
+    # CP2K runs STEPS more steps from the restart's step: 4 asked, 3 done, 1 to go (and 4 still the total after it)
+    assert parameters['MOTION']['MD']['STEPS'] == 1 and process.ctx.md_total_steps == 4
     assert parameters['FORCE_EVAL']['DFT']['SCF']['SCF_GUESS'] == 'RESTART'
     assert 'OT' in parameters['FORCE_EVAL']['DFT']['SCF']  # SCF settings untouched
     assert process.ctx.inputs.parent_calc_folder.uuid == calc.outputs.remote_folder.uuid
