@@ -77,6 +77,7 @@ def plan_fit(train_node, test_node=None, settings: dict | None = None, initial_p
     elif s['test_fraction'] is not None:
         frames, test = split_frameset(frames, s['test_fraction'], s['seed'])
     fit_settings.check_reference_energy(s, elements)
+    fit_settings.check_reference_level(s, train_node.level_of_theory)
     fitted_functions = None
     if initial_potential is not None:
         fit_settings.check_initial_potential(elements, initial_potential.elements)

@@ -193,6 +193,29 @@ def check_reference_energy(settings: dict, elements: t.Sequence[str]) -> None:
             )
 
 
+def check_reference_level(settings: dict, level_of_theory: t.Mapping | None) -> None:
+    """The NaFePO4 study's reference energies (protocol ``nafepo4``) are VASP PBE+U single atoms (U(Fe) 5.3 eV, no
+    spin): another level of theory puts its energies on another zero, and the fit would spend its basis on the shift.
+    Labels of unknown level (imported frames) and of a teacher potential pass."""
+    reference = settings.get('reference_energy')
+    if not isinstance(reference, dict) or not level_of_theory:
+        return
+    if any(not math.isclose(float(reference.get(e, math.nan)), value, abs_tol=1e-9)
+           for e, value in NAFEPO4_REFERENCE_ENERGY.items()):  # fmt: skip
+        return
+    engine = level_of_theory.get('engine')
+    if engine not in ('cp2k', 'qe', 'vasp'):
+        return
+    study_like = (engine == 'vasp' and float((level_of_theory.get('hubbard_u') or {}).get('Fe', 0.0)) == 5.3
+                  and str(level_of_theory.get('spin', '')).startswith('none'))  # fmt: skip
+    if not study_like:
+        raise FitSettingsError(
+            f'reference_energy is the NaFePO4 study\'s (VASP PBE+U, U(Fe) 5.3 eV, no spin) but these frames were '
+            f'labelled by {engine} at another level of theory; use protocol balanced (reference_energy: auto) or give '
+            'reference energies of this level.'
+        )
+
+
 def check_dataset_size(settings: dict, train_atom_counts: t.Mapping[str, int],
                        functions_per_element: t.Mapping[str, int] | None = None, origin: str | None = None,
                        fix: str | None = None) -> None:  # fmt: skip

@@ -185,7 +185,9 @@ def check_loop_inputs(inputs) -> None:
                                                  f'{missing} of the exploration compositions; choose a teacher that does.')  # fmt: skip
         else:
             check_element_coverage(engine, sorted(symbols), settings_label, family.value if family else None)
-        check_level_of_theory(inputs, label, symbols)
+        level = check_level_of_theory(inputs, label, symbols)
+        check_fit_reference_energies(inputs, [level, *(inputs[n].level_of_theory for n in ('dataset', 'test_set')
+                                                       if inputs.get(n) is not None)])  # fmt: skip
     engine = inputs['engine'].value if 'engine' in inputs else 'ase'
     if engine not in ENGINES:
         raise al.ActiveLearningError(f'unknown MD engine {engine!r}; use one of {ENGINES}.')
@@ -197,9 +199,22 @@ def check_loop_inputs(inputs) -> None:
     return settings
 
 
-def check_level_of_theory(inputs, label, symbols) -> None:
+def check_fit_reference_energies(inputs, levels) -> None:
+    """The fits' fixed reference energies (protocol ``nafepo4``) belong to one level of theory: refused before the
+    loop for labels of another (FitSettingsError), rather than at its first fit."""
+    from aiida_glassml.fitting import settings as fit_settings
+
+    node = (inputs.get('fit') or {}).get('pacemaker', {}).get('settings')
+    if node is None:
+        return
+    for level in levels:
+        fit_settings.check_reference_level(node.get_dict(), level)
+
+
+def check_level_of_theory(inputs, label, symbols) -> dict | None:
     """The new labels must be at the level of theory of the dataset (and of the test set), or the merge before each
-    refit would be refused mid-loop: CP2K/GTH and VASP/PAW energies differ by hundreds of eV per atom."""
+    refit would be refused mid-loop: CP2K/GTH and VASP/PAW energies differ by hundreds of eV per atom. Returns the
+    labels' level (None when it cannot be worked out here)."""
     from aiida_glassml.labeling.level_of_theory import compare_levels
     from aiida_glassml.workflows.label import level_of_theory_for
 
@@ -209,7 +224,7 @@ def check_level_of_theory(inputs, label, symbols) -> None:
                                     [_probe_structure(sorted(symbols))], label['code'],
                                     family=family.value if family else None, potential=label.get('potential'))  # fmt: skip
     except Exception:  # noqa: BLE001 - a level that cannot be worked out here is checked again at the merge
-        return
+        return None
     for name in ('dataset', 'test_set'):
         node = inputs.get(name)
         if node is None:
@@ -220,6 +235,7 @@ def check_level_of_theory(inputs, label, symbols) -> None:
                 f'the `{name}` labels and the labelling engine differ in level of theory ({"; ".join(differences)}); '
                 'label with the settings the data were made with, or start from data labelled by this engine.'
             )
+    return level
 
 
 def validate_inputs(inputs, _ctx=None) -> str | None:

@@ -47,3 +47,23 @@ def test_nafepo4_recipe_fits_vasp_labels_with_the_preset():
     recipe = yaml.safe_load((ROOT / 'workflows' / 'nafepo4.yaml').read_text())
     assert recipe['active_learning']['overrides']['fit_protocol'] == 'nafepo4'
     assert recipe['labels']['engine'] == 'vasp' and recipe['labels']['overrides']['vasp']['preset'] == 'nafepo4'
+
+
+@pytest.mark.parametrize(('level', 'refused'), [
+    ({'engine': 'cp2k'}, True),
+    ({'engine': 'qe'}, True),
+    ({'engine': 'vasp', 'hubbard_u': {'Fe': 5.3}, 'spin': 'collinear (ISPIN 2)'}, True),  # nafepo4_spin
+    ({'engine': 'vasp', 'hubbard_u': {'Fe': 4.0}, 'spin': 'none (ISPIN 1)'}, True),
+    ({'engine': 'vasp', 'hubbard_u': {'Fe': 5.3}, 'spin': 'none (ISPIN 1)'}, False),  # the study's labels
+    ({'engine': 'potential', 'kind': 'ace'}, False),  # teacher labels carry the teacher's zero
+    (None, False),  # imported frames of unknown level
+])  # fmt: skip
+def test_nafepo4_reference_energies_only_with_the_study_level(level, refused):
+    nafepo4 = settings.validate_settings(_settings('nafepo4'))
+    if refused:
+        with pytest.raises(settings.FitSettingsError, match=r"reference_energy is the NaFePO4 study's .* use protocol "
+                                                            r'balanced'):  # fmt: skip
+            settings.check_reference_level(nafepo4, level)
+    else:
+        settings.check_reference_level(nafepo4, level)
+    settings.check_reference_level(settings.validate_settings(_settings('balanced')), level)  # `auto`: any level

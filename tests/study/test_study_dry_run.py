@@ -91,3 +91,27 @@ def test_missing_code_and_uncovered_potential_name_the_line(study_codes, node_co
     line = next(i for i, l in enumerate(nafepo4.splitlines(), 1) if l.startswith('potential:'))
     assert str(info.value).startswith(f'{recipe_file}:{line}: `potential`: the potential') and "['Fe']" in str(info.value)
     assert node_count() == before
+
+
+def test_study_reference_energies_refused_for_other_labels(study_codes, node_count, tmp_path):
+    """The `nafepo4` fit protocol's reference energies are the study's VASP PBE+U atoms: the same recipe labelled with
+    CP2K is refused in the dry run, naming the `active_learning` line, instead of at the loop's first fit."""
+    import yaml
+
+    from aiida_glassml.workflows.study import build_study
+
+    data = yaml.safe_load((WORKFLOWS / 'nafepo4.yaml').read_text())
+    data['labels'] = {'engine': 'cp2k', 'protocol': 'fast'}
+    data.pop('codes')
+    data['comparison'].pop('publishedACE')  # its yaml path is relative to workflows/
+    text = yaml.safe_dump(data, sort_keys=False)
+    recipe_file = tmp_path / 'nafepo4_cp2k.yaml'
+    recipe_file.write_text(text)
+    before = node_count()
+    with pytest.raises(RecipeError) as info:
+        build_study(str(recipe_file), codes=_codes(study_codes, 'cp2k'))
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith('active_learning:'))
+    assert str(info.value).startswith(f'{recipe_file}:{line}: `active_learning`: reference_energy is the NaFePO4 '
+                                      "study's (VASP PBE+U")  # fmt: skip
+    assert 'use protocol balanced' in str(info.value)
+    assert node_count() == before
