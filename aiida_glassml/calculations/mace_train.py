@@ -91,6 +91,9 @@ class MaceTrainCalculation(CalcJob):
                    help='MACE settings (aiida_glassml.fitting.mace.DEFAULT_SETTINGS; docs/mlip.md).')
         spec.input('foundation_model', valid_type=MlipPotentialData, required=False,
                    help='Fine-tune: start from this MACE model (all weights trained on the new data).')
+        spec.input('parent_folder', valid_type=orm.RemoteData, required=False,
+                   help='Resume a stopped training: the remote folder whose `checkpoints/` MACE continues from '
+                        '(`--restart_latest`).')  # fmt: skip
         spec.inputs.validator = validate_inputs
         options = spec.inputs['metadata']['options']
         options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
@@ -109,6 +112,9 @@ class MaceTrainCalculation(CalcJob):
         spec.exit_code(310, 'ERROR_TRAINING_FAILED', message='mace_run_train wrote no model: {message}')
         spec.exit_code(311, 'ERROR_EVALUATION_FAILED', message='the trained model was not evaluated: {message}')
         spec.exit_code(312, 'ERROR_INVALID_POTENTIAL', message='the trained model is not a valid potential: {message}')
+        spec.exit_code(401, 'ERROR_OUT_OF_WALLTIME',
+                       message='the scheduler stopped the training at its walltime; its checkpoints are in the remote '
+                               'folder (give it as `parent_folder` to resume).')  # fmt: skip
 
     def prepare_for_submission(self, folder):
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else None
@@ -125,8 +131,9 @@ class MaceTrainCalculation(CalcJob):
 
         train = CodeInfo()
         train.code_uuid = self.inputs.code.uuid
+        parent = self.inputs.get('parent_folder')
         train.cmdline_params = mace.train_cmdline(plan.settings, fine_tune=foundation is not None,
-                                                  has_test=plan.test is not None)  # fmt: skip
+                                                  has_test=plan.test is not None, restart=parent is not None)  # fmt: skip
         train.stdout_name, train.stderr_name = mace.FILES['train_stdout'], mace.FILES['train_stderr']
         evaluate = CodeInfo()
         evaluate.code_uuid = self.inputs.python_code.uuid
@@ -138,4 +145,7 @@ class MaceTrainCalculation(CalcJob):
         logs = [mace.FILES[k] for k in ('train_stdout', 'train_stderr', 'evaluate_stdout', 'evaluation')]
         calcinfo.retrieve_list = [*logs, 'settings.json', 'logs/*.log', 'results/*']
         calcinfo.retrieve_temporary_list = [mace.FILES['model'], mace.FILES['predictions']]
+        if parent is not None:
+            calcinfo.remote_copy_list = [(parent.computer.uuid, f'{parent.get_remote_path()}/{mace.CHECKPOINTS}',
+                                          mace.CHECKPOINTS)]  # fmt: skip
         return calcinfo

@@ -35,6 +35,8 @@ FILES = {
     'predictions': 'predictions.npz',
     'evaluation': 'evaluation.json',
 }
+#: MACE's checkpoint folder (its default), copied from a stopped run's remote folder to resume it
+CHECKPOINTS = 'checkpoints'
 MODELS = ('MACE', 'ScaleShiftMACE')
 DTYPES = ('float64', 'float32')
 
@@ -134,9 +136,10 @@ def check_data(settings: dict, train_elements: t.Iterable[str], n_train: int, te
                                    'on every element of the data.')  # fmt: skip
 
 
-def train_cmdline(settings: dict, fine_tune: bool = False, has_test: bool = True) -> list[str]:
+def train_cmdline(settings: dict, fine_tune: bool = False, has_test: bool = True, restart: bool = False) -> list[str]:
     """Arguments of ``mace_run_train``. A fine-tune starts from ``foundation.model`` (naive fine-tuning: all weights
-    trained on the new data; MACE takes the architecture from the model)."""
+    trained on the new data; MACE takes the architecture from the model). ``restart``: resume from the latest
+    checkpoint in ``checkpoints/`` (MACE saves one whenever the validation loss improves)."""
     s = settings
     args = [f'--name={NAME}', f'--train_file={FILES["train"]}', f'--valid_fraction={s["valid_fraction"]}',
             f'--energy_key={ENERGY_KEY}', f'--forces_key={FORCES_KEY}', f'--seed={s["seed"]}',
@@ -150,6 +153,8 @@ def train_cmdline(settings: dict, fine_tune: bool = False, has_test: bool = True
         args.append(f'--test_file={FILES["test"]}')
     if s['ema']:
         args += ['--ema', f'--ema_decay={s["ema_decay"]}']
+    if restart:
+        args += [f'--checkpoints_dir={CHECKPOINTS}', '--restart_latest']
     if fine_tune:
         args += [f'--foundation_model={FILES["foundation"]}', '--multiheads_finetuning=False']
     else:

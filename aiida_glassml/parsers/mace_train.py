@@ -32,6 +32,8 @@ class MaceTrainParser(Parser):
 
         model_path = temporary / mace.FILES['model']
         if not model_path.is_file():
+            if self.node.exit_status == self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status:
+                return self.exit_codes.ERROR_OUT_OF_WALLTIME  # restartable: the checkpoints stay on the remote
             log = read(mace.FILES['train_stderr']) + read(mace.FILES['train_stdout'])
             return self.exit_codes.ERROR_TRAINING_FAILED.format(message=mace.training_tail(log))
         predictions = temporary / mace.FILES['predictions']

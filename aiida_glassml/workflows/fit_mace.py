@@ -48,7 +48,8 @@ class FitMaceWorkChain(TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain)
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.expose_inputs(MaceTrainCalculation, namespace='mace', exclude=('train', 'test', 'foundation_model'))
+        spec.expose_inputs(MaceTrainCalculation, namespace='mace',
+                           exclude=('train', 'test', 'foundation_model', 'parent_folder'))
         spec.input('dataset', valid_type=TrainingSetData, help='All labelled frames (the training set).')
         spec.input('test_set', valid_type=TrainingSetData, required=False,
                    help='Separate test frames; without it `settings.test_fraction` of the dataset is split off.')
@@ -125,6 +126,17 @@ class FitMaceWorkChain(TrainTestSplitMixin, ProtocolMixin, BaseRestartWorkChain)
             'meV/Å'
         )
         return result
+
+    @process_handler(priority=600, exit_codes=[
+        MaceTrainCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,  # pylint: disable=no-member
+        MaceTrainCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME,  # pylint: disable=no-member
+    ])  # fmt: skip
+    def handle_out_of_walltime(self, calculation):
+        """Resume from the stopped job's latest checkpoint (its remote folder); the settings stay as they were."""
+        self.ctx.inputs.parent_folder = calculation.outputs.remote_folder
+        self.report(f'{calculation.process_label}<{calculation.pk}> stopped at its walltime; resuming from the '
+                    f'checkpoints in RemoteData<{calculation.outputs.remote_folder.pk}>')  # fmt: skip
+        return ProcessHandlerReport(True)
 
     @process_handler(priority=500, exit_codes=[
         MaceTrainCalculation.exit_codes.ERROR_TRAINING_FAILED,  # pylint: disable=no-member
