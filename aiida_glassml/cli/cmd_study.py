@@ -35,11 +35,17 @@ def progress(node) -> dict:
     """Stage, and the processes below the study by state. A child that exited non-zero is not necessarily a failure of
     the study: restart work chains retry failed calculations, and an active-learning loop that stops at
     max_iterations (401) still hands on its potential; the study's own exit status and summary say what failed."""
+    from aiida_glassml.tools.maintenance import paused_reason
+
     descendants = node.called_descendants
     states: dict[str, int] = {}
     running = []
     failed = []
+    paused = []
     for child in descendants:
+        reason = paused_reason(child)
+        if reason is not None and not child.called:  # the job that waits, not the work chains above it
+            paused.append(f'{child.process_label}<{child.pk}>: {reason}')
         state = child.process_state.value if child.process_state else 'created'
         if child.is_finished and not child.is_finished_ok:
             state = 'exited non-zero'
@@ -50,7 +56,8 @@ def progress(node) -> dict:
     state = node.process_state.value if node.process_state else 'created'
     return {'pk': node.pk, 'uuid': node.uuid, 'study': node.label, 'state': state, 'exit_status': node.exit_status,
             'stage': node.base.extras.get('study_stage', 'queued'), 'processes': states, 'running': sorted(running),
-            'nonzero_exit': failed, 'elapsed_s': round(time.time() - node.ctime.timestamp())}  # fmt: skip
+            'nonzero_exit': failed, 'paused': paused,
+            'elapsed_s': round(time.time() - node.ctime.timestamp())}  # fmt: skip
 
 
 def _progress_line(info: dict) -> str:
@@ -102,12 +109,16 @@ def run(recipe_file, foreground, wait, start_daemon, output, archive, poll):
                    f'`aiida-glassml study status {node.pk}`; results with `aiida-glassml study show {node.pk}`.')  # fmt: skip
         if not wait:
             return
-        last = None
+        last, shown = None, set()
         while not node.is_terminated:
-            line = _progress_line(progress(node))
+            info = progress(node)
+            line = _progress_line(info)
             if line.split('] ', 1)[1] != last:
                 click.echo(line)
                 last = line.split('] ', 1)[1]
+            for paused in sorted(set(info['paused']) - shown):  # the study waits on it: say so at once
+                click.echo(f'  paused: {paused} (see `aiida-glassml study status {node.pk}`)')
+                shown.add(paused)
             time.sleep(poll)
     _finish(node, output, archive)
 
@@ -174,6 +185,12 @@ def status(study_id, as_json):
     click.echo(_progress_line(info))
     for line in info['nonzero_exit']:
         click.echo(f'  exited non-zero: {line}')
+    for line in info['paused']:
+        click.echo(f'  paused: {line}')
+    if info['paused']:
+        click.echo('  a paused job waits for you: fix what its line names (e.g. the `queue_name` or `account` option in '
+                   'the recipe\'s overrides) and run the study again, after `verdi process kill` of this one; a passing '
+                   'problem (a cluster that was down) clears with `verdi process play`.')  # fmt: skip
 
 
 @study.command('show')

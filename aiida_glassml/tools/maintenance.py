@@ -26,6 +26,23 @@ def seal_as_excepted(node: orm.ProcessNode, reason: str) -> None:
     node.seal()
 
 
+def paused_reason(node: orm.ProcessNode) -> str | None:
+    """Why a paused process waits, in one line: the last error line of its log (aiida pauses a CalcJob after its
+    transport task failed several times, e.g. ``sbatch: error: invalid partition specified: gpu``), else its status;
+    None when it is not paused."""
+    if not node.paused:
+        return None
+    messages = [log.message for log in orm.Log.collection.get_logs_for(node)]
+    for message in reversed(messages):  # the scheduler's own words: the stderr of the refused command
+        if 'stderr=' in message:
+            stderr = message.rsplit('stderr=', 1)[1]  # the last one: the traceback quotes the source line too
+            lines = [line.strip() for line in stderr.splitlines() if 'error' in line.lower()]
+            if lines:
+                return '; '.join(dict.fromkeys(lines))
+    errors = [line.strip() for message in messages for line in message.splitlines() if 'error' in line.lower()]
+    return errors[-1] if errors else (node.process_status or 'paused')
+
+
 def find_orphans() -> list[orm.ProcessNode]:
     """Active process nodes without a checkpoint, and terminated nodes left unsealed. Only meaningful with the daemon
     stopped and nothing running in the foreground: a live calcfunction also has no checkpoint."""

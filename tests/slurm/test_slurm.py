@@ -198,9 +198,12 @@ def test_kokkos_gpu_job_script_is_accepted_by_sbatch(slurm_codes, tmp_path):
 
 def test_partition_that_does_not_exist_names_the_sbatch_error(slurm_codes):
     """sbatch refuses the job; aiida retries the submission (transport.task_maximum_attempts) and then pauses the
-    CalcJob. The refusal is one line of its log: Slurm's own ``sbatch: error: invalid partition specified: ...``."""
+    CalcJob. The refusal is one line of its log: Slurm's own ``sbatch: error: invalid partition specified: ...``,
+    which ``paused_reason`` (``study status``) shows."""
     from aiida.manage import get_config, get_manager
     from aiida.orm import Log
+
+    from aiida_glassml.tools.maintenance import paused_reason
 
     config, profile = get_config(), get_manager().get_profile()
     saved = {name: config.get_option(name, profile.name) for name in
@@ -218,6 +221,8 @@ def test_partition_that_does_not_exist_names_the_sbatch_error(slurm_codes):
         assert 'submit_calculation failed' in process.node.process_status
         lines = [line for log in Log.collection.get_logs_for(process.node) for line in log.message.splitlines()]
         assert 'stderr=sbatch: error: invalid partition specified: nosuch' in lines
+        # `study status` (and `study run --wait`) show that line for each paused job
+        assert paused_reason(process.node).startswith('sbatch: error: invalid partition specified: nosuch')
         process.kill('test: the partition does not exist', force_kill=True)  # no job to scancel
         task.cancel()  # a killed paused process does not step on by itself
         get_manager().get_runner().loop.run_until_complete(asyncio.sleep(0.1))
