@@ -221,7 +221,7 @@ def stability_verdict(
 TABLE_COLUMNS = (
     ('iteration', 'it', '{:d}'), ('runs', 'runs', '{:d}'), ('quiet', 'quiet', '{:d}'),
     ('extrapolating', 'extrap', '{:d}'), ('halted', 'halted', '{:d}'), ('crashed', 'crashed', '{:d}'),
-    ('n_candidates', 'cand', '{:d}'), ('n_selected', 'sel', '{:d}'), ('n_labelled', 'labelled', '{:d}'),
+    ('max_uncertainty', 'max γ|σ', '{:.2f}'), ('n_candidates', 'cand', '{:d}'), ('n_selected', 'sel', '{:d}'), ('n_labelled', 'labelled', '{:d}'),
     ('dataset_frames', 'frames', '{:d}'), ('train_force_rmse', 'F train', '{:.0f}'),
     ('test_force_rmse', 'F test', '{:.0f}'), ('test_energy_rmse', 'E test', '{:.1f}'),
     ('stable', 'stable', '{}'), ('outcome', 'outcome', '{}'),
@@ -229,13 +229,22 @@ TABLE_COLUMNS = (
 
 
 def iteration_table(rows: t.Sequence[t.Mapping]) -> str:
-    """A fixed-width table of iteration reports (forces meV/Å, energies meV/atom); missing values print as '-'."""
+    """A fixed-width table of iteration reports (forces meV/Å, energies meV/atom); missing values print as '-'.
+    ``max γ|σ``: the largest per-frame extrapolation grade (gamma selector) or committee force deviation in eV/Å
+    (force_deviation selector) of the iteration's exploration."""
     header = [label for _, label, _ in TABLE_COLUMNS]
+    rows = [{**row, 'max_uncertainty': max_uncertainty(row)} for row in rows]
     lines = [[_format(row.get(key), fmt) for key, _, fmt in TABLE_COLUMNS] for row in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ['  '.join(h.rjust(w) for h, w in zip(header, widths))]
     out += ['  '.join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
     return '\n'.join(out)
+
+
+def max_uncertainty(row: t.Mapping) -> float | None:
+    """The exploration's largest σ_F,max (committee) or max gamma of an iteration report, or None."""
+    histogram = row.get('max_force_deviation_histogram') or row.get('max_gamma_histogram') or {}
+    return histogram.get('max')
 
 
 def _format(value, fmt: str) -> str:

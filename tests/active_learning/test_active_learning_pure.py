@@ -108,5 +108,12 @@ def test_iteration_table_and_histogram():
     lines = text.splitlines()
     assert len(lines) == 3 and lines[0].split()[:3] == ['it', 'runs', 'quiet']
     assert lines[1].split()[-5:] == ['812', '950', '31.2', 'no', 'refitted'] and lines[2].count('-') >= 10
+    # the largest uncertainty of the exploration: max gamma, or a committee's σ_F,max (eV/Å) when it selected
+    gamma = {**rows[0], 'max_gamma_histogram': {'max': 31.0}}
+    sigma = {**rows[0], 'max_gamma_histogram': None, 'max_force_deviation_histogram': {'max': 3.456}}
+    assert al.max_uncertainty(gamma) == 31.0 and al.max_uncertainty(sigma) == 3.456 and al.max_uncertainty({}) is None
+    header, *cells = al.iteration_table([gamma, sigma]).splitlines()
+    column = header.split().index('γ|σ') - 1  # `max γ|σ` is two words in the header
+    assert [line.split()[column] for line in cells] == ['31.00', '3.46']
     histogram = al.gamma_histogram([1.0, 3.0, 31.0, None], 2.5, 30.0, bins=6)
     assert histogram['n'] == 3 and sum(histogram['counts']) == 3 and histogram['counts'][-1] == 1
