@@ -20,10 +20,12 @@ from .conftest import NAPO3, as_structures, melt_frames
 
 pytestmark = pytest.mark.slow
 
-# gamma_lo just above the active set's MaxVol tolerance (1.01), so the small test runs always give candidates
+# gamma_lo just above the active set's MaxVol tolerance (1.01), so the small test runs always give candidates;
+# 20-atom cells, short stability runs, 10-iteration fits without parity plots: the loop's bookkeeping is under test
 OVERRIDES = {
-    'exploration': {'packings_per_composition': 2, 'md': {'gamma_lo': 1.1}},
-    'stability': {'md': {'time': 0.05}},
+    'exploration': {'packings_per_composition': 2, 'structure_settings': {'n_atoms': 20}, 'md': {'gamma_lo': 1.1}},
+    'stability': {'structure_settings': {'n_atoms': 20}, 'md': {'time': 0.02}},
+    'fit': {'make_plots': False, 'pacemaker': {'settings': {'maxiter': 10}}},
 }
 
 
@@ -44,8 +46,8 @@ def teacher_labels(codes, teacher, atoms_list, prefix):
 
 @pytest.fixture(scope='module')
 def teacher_loop(al_codes, teacher, reference_potential_yaml):
-    start = teacher_labels(al_codes, teacher, melt_frames(reference_potential_yaml, 3, seed=100), 'start')
-    test = teacher_labels(al_codes, teacher, melt_frames(reference_potential_yaml, 1, seed=200), 'test')
+    start = teacher_labels(al_codes, teacher, melt_frames(reference_potential_yaml, 3, n_atoms=20, seed=100), 'start')
+    test = teacher_labels(al_codes, teacher, melt_frames(reference_potential_yaml, 1, n_atoms=20, seed=200), 'test')
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
         start, {'NaPO3': NAPO3}, test_set=test, md_code=al_codes['python'], label_code=al_codes['python'],
         pacemaker_code=al_codes['pacemaker'], label_engine='potential', label_potential=teacher, protocol='fast',
