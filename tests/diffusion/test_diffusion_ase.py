@@ -1,5 +1,6 @@
 """DiffusionWorkChain for real in ASE with the published NaFePO4 ACE potential (pyace), ``fast``: 3 temperatures × 2
-heating variants × 2 glasses; the dumps stay in the remote folders and are analysed there."""
+heating variants × 2 glasses (minimised once up front, see ``ace_glasses``); the dumps stay in the remote folders
+and are analysed there."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ def ace_potential(aiida_profile, reference_potential_yaml, reference_potential_y
 
 
 @pytest.mark.slow
-def test_ase_ace_diffusion_series(aiida_profile_clean, glasses, python_code, ace_potential):
-    builder = DiffusionWorkChain.get_builder_from_protocol(python_code, glasses, potential=ace_potential,
+def test_ase_ace_diffusion_series(aiida_profile_clean, ace_glasses, python_code, ace_potential):
+    builder = DiffusionWorkChain.get_builder_from_protocol(python_code, ace_glasses, potential=ace_potential,
                                                            protocol='fast', overrides=ACE_OVERRIDES)  # fmt: skip
     results, node = run_get_node(builder)
     check_series(results, node, ACE_TEMPERATURES)

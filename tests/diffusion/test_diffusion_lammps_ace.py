@@ -14,13 +14,13 @@ DiffusionWorkChain = WorkflowFactory('glassml.diffusion')
 
 
 @pytest.mark.slow
-def test_lammps_ace_diffusion_series(aiida_profile_clean, glasses, lammps_pace_code, python_code,
+def test_lammps_ace_diffusion_series(aiida_profile_clean, ace_glasses, lammps_pace_code, python_code,
                                      reference_potential_yaml, reference_potential_yace):  # fmt: skip
     from aiida_glassml.data.ace_potential import AcePotentialData
 
     potential = AcePotentialData.get_or_create(reference_potential_yaml, yace=reference_potential_yace)
     builder = DiffusionWorkChain.get_builder_from_protocol(
-        lammps_pace_code, glasses, potential=potential, engine='lammps', protocol='fast', overrides=ACE_OVERRIDES,
+        lammps_pace_code, ace_glasses, potential=potential, engine='lammps', protocol='fast', overrides=ACE_OVERRIDES,
         analysis_code=python_code, options={'withmpi': False})
     results, node = run_get_node(builder)
     check_series(results, node, ACE_TEMPERATURES)

@@ -55,12 +55,18 @@ def frames(reference_test_set_path) -> dict[str, FrameSet]:
     return {'scratch': reference.select(sorted(order[:20])), 'fine_tune': reference.select(sorted(order[20:40]))}
 
 
+#: the scratch fit: `fast` with half its epochs (the fine-tune keeps all of `fast`: with fewer steps, or frames, its
+#: energy error was measured above its starting model's)
+SCRATCH_EPOCHS = {'mace': {'settings': {'max_num_epochs': 10, 'patience': 10}}}
+
+
 @pytest.fixture(scope='module')
 def scratch_fit(mace_codes, frames):
     from aiida_glassml.data import TrainingSetData
 
     dataset = TrainingSetData(frames['scratch']).store()
-    builder = FitMaceWorkChain.get_builder_from_protocol(mace_codes[0], dataset, protocol='fast')
+    builder = FitMaceWorkChain.get_builder_from_protocol(mace_codes[0], dataset, protocol='fast',
+                                                         overrides=SCRATCH_EPOCHS)  # fmt: skip
     results, node = run_get_node(builder)
     assert node.exit_status == 0, node.exit_message
     return results, node, dataset
@@ -85,7 +91,7 @@ def test_scratch_fit_has_the_ace_split_and_metrics(scratch_fit, frames):
     """The fast protocol trains a real (tiny) model: the test frames are those FitAceWorkChain's split gives, the
     metrics have FitAceWorkChain's keys and units, and the model loads in the MACE python with its elements."""
     results, node, dataset = scratch_fit
-    settings = FitMaceWorkChain.get_protocol_inputs('fast')['mace']['settings']
+    settings = FitMaceWorkChain.get_protocol_inputs('fast', SCRATCH_EPOCHS)['mace']['settings']
     _, expected_test = split_frameset(frames['scratch'], settings['test_fraction'], settings['seed'])
     assert results['test_set'].get_frameset().frame_hashes() == expected_test.frame_hashes()
     assert results['train_set'].n_frames + results['test_set'].n_frames == dataset.n_frames
@@ -137,6 +143,64 @@ def test_fine_tune_lowers_the_test_error_of_its_starting_model(scratch_fit, mace
     assert metrics['test_energy_mae'] < start['test_energy_mae'], (metrics, start)
     origin = tuned['potential'].provenance['model']
     assert origin == f'MACE fine-tuned from MlipPotentialData<{results["potential"].uuid}>'
+
+
+def test_training_resumes_from_the_latest_checkpoint(scratch_fit, mace_codes):
+    """A training stopped at its walltime resumes (FitMaceWorkChain's handler gives the next job the stopped one's
+    remote folder, the test below): a job given the scratch fit's remote folder as
+    ``parent_folder`` continues from its latest checkpoint with --restart_latest instead of starting at epoch 0."""
+    import re
+
+    from aiida_glassml.calculations.mace_train import MaceTrainCalculation
+
+    results, node, _ = scratch_fit
+    (first,) = [c for c in node.called if c.process_label == 'MaceTrainCalculation']
+    settings = first.inputs.settings.get_dict()
+    _, second = run_get_node(MaceTrainCalculation, code=mace_codes[0], python_code=mace_codes[1],
+                             train=results['train_set'], test=results['test_set'],
+                             parent_folder=first.outputs.remote_folder,
+                             settings=orm.Dict({**settings, 'max_num_epochs': settings['max_num_epochs'] + 2}))  # fmt: skip
+    assert second.is_finished_ok, second.exit_message
+    assert '--restart_latest' in second.base.repository.get_object_content('_aiidasubmit.sh')
+    assert '--restart_latest' not in first.base.repository.get_object_content('_aiidasubmit.sh')
+    log = second.outputs.retrieved.base.repository.get_object_content(mace.FILES['train_stdout'])
+    assert 'Loading checkpoint: checkpoints/' in log, log[-2000:]
+    epochs = sorted({int(n) for n in re.findall(r'Epoch (\d+)', log)})
+    assert epochs and min(epochs) >= 1, epochs  # continued from a checkpoint, not started again at epoch 0
+
+
+def test_walltime_stop_restarts_from_the_remote_checkpoints(scratch_fit, mace_codes, aiida_localhost):
+    """FitMaceWorkChain's handler turns a walltime stop into a restart from the stopped job's remote folder (a fake
+    stopped job: the direct scheduler here has no walltime); the test above shows such a job resumes."""
+    from aiida.common.links import LinkType
+    from aiida.engine import ProcessHandlerReport
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+    from plumpy import ProcessState
+
+    from aiida_glassml.calculations.mace_train import MaceTrainCalculation
+
+    dataset = scratch_fit[2]
+    builder = FitMaceWorkChain.get_builder_from_protocol(mace_codes[0], dataset, protocol='fast',
+                                                         python_code=mace_codes[1])  # fmt: skip
+    process = instantiate_process(get_manager().get_runner(), FitMaceWorkChain, **builder._inputs(prune=True))
+    process.setup()
+    calc = orm.CalcJobNode(computer=aiida_localhost, process_type='aiida.calculations:glassml.mace_train')
+    calc.set_option('resources', {'num_machines': 1})
+    calc.set_process_state(ProcessState.FINISHED)
+    exit_code = MaceTrainCalculation.exit_codes.ERROR_OUT_OF_WALLTIME
+    calc.set_exit_status(exit_code.status)
+    calc.set_exit_message(exit_code.message)
+    calc.store()
+    remote = orm.RemoteData(computer=aiida_localhost, remote_path='/tmp/stopped-mace')
+    remote.base.links.add_incoming(calc, link_type=LinkType.CREATE, link_label='remote_folder')
+    remote.store()
+    assert 400 <= exit_code.status < 500  # restartable
+    result = process.handle_out_of_walltime(calc)
+    assert isinstance(result, ProcessHandlerReport) and result.do_break and result.exit_code.status == 0
+    assert process.ctx.inputs.parent_folder.uuid == remote.uuid
+    args = mace.train_cmdline(mace.validate_settings(None), restart=True)
+    assert f'--checkpoints_dir={mace.CHECKPOINTS}' in args and '--restart_latest' in args
 
 
 def test_ase_md_runs_the_model_on_its_own_python(scratch_fit, mace_codes, frames, installed_code):
