@@ -206,8 +206,11 @@ def nafepo4_potcar_family(aiida_profile, tmp_path_factory):
 # alone on one worker at the end while the other idles.
 LONGEST_FIRST = ('study/test_study_demo.py', 'active_learning/test_active_learning_daemon.py',
                  'diffusion/test_diffusion_daemon.py', 'slurm/test_slurm.py', 'active_learning/test_active_learning_cp2k.py',
-                 'active_learning/test_active_learning_loop.py', 'mlip/test_mlip_mace.py',
-                 'active_learning/test_active_learning_committee.py')  # fmt: skip
+                 'active_learning/test_active_learning_loop.py', 'study/test_study_workchain.py',
+                 'study/test_study_benchmark.py', 'elastic/test_elastic_dft.py',
+                 'active_learning/test_active_learning_committee.py', 'mlip/test_mlip_mace.py',
+                 'diffusion/test_diffusion_ase.py', 'diffusion/test_diffusion_lammps_ace.py',
+                 'benchmark/test_benchmark_workchain.py')  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):
