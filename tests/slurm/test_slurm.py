@@ -148,13 +148,14 @@ def test_cp2k_labelling_survives_scancel_without_losing_frames(slurm_codes):
     assert "'mpirun' '-np' '1'" in script and '#SBATCH --ntasks-per-node=1' in script
     frames = node.outputs.training_set.get_frameset()
     frames_of = lambda calc: [m for m in frames.metadata if m['source_uuid'] == calc.uuid]  # noqa: E731
-    # steps 0, 1 from the cancelled run, then CP2K runs STEPS more steps from its restart (STEPS counts from the
-    # restored step): 2, 3. Nothing is lost; the chain runs past the steps asked for.
-    assert frames.n_frames == 4
-    assert len(frames_of(first)) == 2 and len(frames_of(second)) == 2
-    positions = frames.positions.reshape(4, 20, 3)
-    assert np.abs(np.diff(positions, axis=0)).max(axis=(1, 2)).min() > 1e-3  # four different steps
-    assert node.outputs.report.get_dict()['n_frames'] == 4
+    # steps 0, 1 from the cancelled run; CP2K counts STEPS from the restored step, so the continuation asks for the one
+    # step left (2 - 1) and makes step 2: the frames of the run asked for, nothing lost and nothing run past it
+    assert second.inputs.parameters.get_dict()['MOTION']['MD']['STEPS'] == 1
+    assert frames.n_frames == 3
+    assert len(frames_of(first)) == 2 and len(frames_of(second)) == 1
+    positions = frames.positions.reshape(3, 20, 3)
+    assert np.abs(np.diff(positions, axis=0)).max(axis=(1, 2)).min() > 1e-3  # three different steps
+    assert node.outputs.report.get_dict()['n_frames'] == 3
 
 
 @pytest.mark.parametrize('transport', ['core.local', 'core.ssh'])
