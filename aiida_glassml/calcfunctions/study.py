@@ -63,10 +63,10 @@ def summarise_study(study: orm.Dict, index: orm.Dict, **parts) -> dict:
     record = study.get_dict()
     title = f'Study {record.get("study", "")}'
     markdown = study_summary.format_table(rows, title, study_summary.potential_notes(record.get('stages') or {}))
-    metrics = [node for v in found.get('benchmark', {}).values() for n, node in v.items() if n == 'metrics_table']
+    metrics = found.get('benchmark', {}).get('test_set', {}).get('metrics_table')
     skipped = record.pop('benchmark_skipped', None) or {}
-    if metrics or skipped:
-        metric_rows = metrics[0].get_dict()['rows'] if metrics else []
+    if metrics is not None or skipped:
+        metric_rows = metrics.get_dict()['rows'] if metrics is not None else []
         metric_rows += [benchmark.metric_row(label, 'calculator', note=why) for label, why in sorted(skipped.items())]
         record['benchmark'] = metric_rows
         markdown += '\n' + benchmark.format_metrics_table(metric_rows, notes=[

@@ -113,9 +113,9 @@ def resolve_potential(recipe: Recipe, path: tuple, spec: dict, elements: t.Seque
     return node, None, spec.get('engine') or engine
 
 
-def resolve_test_set(recipe: Recipe, store: bool = False) -> TrainingSetData | None:
-    """The recipe's ``benchmark.test_set``: a file of DFT frames (a stored copy with the same frames is reused) or a
-    stored TrainingSetData; None when not given."""
+def resolve_test_set(recipe: Recipe) -> TrainingSetData | None:
+    """The recipe's ``benchmark.test_set``: a file of DFT frames (unstored: :func:`build_study` stores it after the dry
+    run, reusing a stored copy with the same frames) or a stored TrainingSetData; None when not given."""
     from aiida_glassml.common.recipe import is_node_identifier
 
     identifier = (recipe.data.get('benchmark') or {}).get('test_set')
@@ -137,9 +137,7 @@ def resolve_test_set(recipe: Recipe, store: bool = False) -> TrainingSetData | N
     except Exception as exc:  # noqa: BLE001 - the reader's message says what is wrong with the file
         raise recipe.error(path, f'cannot read DFT frames from {file}: {exc}; give an extxyz or a pacemaker '
                                  'pickle with energies and forces.') from None  # fmt: skip
-    if not store:
-        return node
-    return node.find_stored() or node.store()
+    return node
 
 
 def _overrides(section: dict | None) -> dict:
@@ -293,8 +291,8 @@ def _md_potential(potential, calculator):
 
 
 def benchmark_potentials(potentials: t.Mapping[str, tuple]) -> tuple[dict, dict]:
-    """``label -> node`` of the potentials the benchmark evaluates, and ``label -> why`` of those it cannot (a bare
-    ASE calculator has no node; the main potential of a dry run is not fitted yet)."""
+    """``label -> node`` of the potentials the benchmark evaluates, and ``label -> why`` of the bare ASE calculators
+    it cannot (they have no node). A potential with neither (the main one in a dry run, not fitted yet) is left out."""
     nodes, skipped = {}, {}
     for label, (node, calculator, _) in potentials.items():
         if node is not None:
@@ -353,9 +351,10 @@ def _stand_in_dataset(planner: StudyPlanner, builder, structures: list[orm.Struc
     return TrainingSetData(FrameSet.from_atoms(frames), level_of_theory=level)
 
 
-def plan_study(recipe: Recipe, codes: dict | None = None) -> dict:
+def plan_study(recipe: Recipe, codes: dict | None = None, test_set: TrainingSetData | None = None) -> dict:
     """Dry run: build every process builder of every stage on stand-ins; returns {stage: builder or {label: builder}}.
-    Raises RecipeError naming the recipe line of the first problem. Stores nothing."""
+    Raises RecipeError naming the recipe line of the first problem. Stores nothing. ``test_set``: the recipe's
+    ``benchmark.test_set`` when the caller has read it already."""
     planner = StudyPlanner(recipe, dict(codes or {}))
     data = recipe.data
     elements = study_elements(recipe)
@@ -391,7 +390,8 @@ def plan_study(recipe: Recipe, codes: dict | None = None) -> dict:
         builders['hybrid'] = planner.hybrid({'glass': first})
     if data.get('benchmark') is not None:
         # the active learning's held-out frames do not exist yet: the initial dataset's stand-ins take their place
-        test_set = resolve_test_set(recipe) or (dataset if recipe.trains else None)
+        if test_set is None:
+            test_set = resolve_test_set(recipe) or (dataset if recipe.trains else None)
         nodes, _ = benchmark_potentials(potentials)
         if nodes and test_set is not None:
             builders['benchmark'] = planner.benchmark(nodes, test_set)
@@ -421,7 +421,8 @@ def build_study(recipe: Recipe | str, codes: dict | None = None, experimental=No
     """A ``GlassStudyWorkChain`` builder from a recipe (path or :class:`Recipe`), after a dry run of every stage."""
     if not isinstance(recipe, Recipe):
         recipe = read_recipe(recipe)
-    plan_study(recipe, codes)
+    test_set = resolve_test_set(recipe)  # read once: the dry run checks it, the study gets it stored
+    plan_study(recipe, codes, test_set=test_set)
     planner = StudyPlanner(recipe, dict(codes or {}))
     data = recipe.data
     elements = study_elements(recipe)
@@ -455,9 +456,8 @@ def build_study(recipe: Recipe | str, codes: dict | None = None, experimental=No
         if node is not None:
             potentials[label] = node
     builder.potentials = potentials
-    test_set = resolve_test_set(recipe, store=True)
     if test_set is not None:
-        builder.test_set = test_set
+        builder.test_set = test_set if test_set.is_stored else (test_set.find_stored() or test_set.store())
     experimental_spec = data['analysis'].get('experimental')
     if experimental is None and experimental_spec is not None:
         experimental = read_experimental(recipe)
@@ -761,6 +761,3 @@ class GlassStudyWorkChain(SubmitOnceMixin, WorkChain):
             elif stage == 'diffusion' and 'figures' in node.outputs:
                 for name, figure in node.outputs.figures.items():
                     self.out(f'figures.diffusion_{name}_{label}', figure)
-            elif stage == 'benchmark' and 'figures' in node.outputs:  # parity plots, when its protocol makes them
-                for name, figure in node.outputs.figures.items():
-                    self.out(f'figures.benchmark_{name}', figure)
