@@ -11,7 +11,9 @@ import pytest
 
 from aiida_glassml.tools.setup import LAMMPS_PACE_ENV, SetupError, inspect_lammps
 
-pytest_plugins = ['aiida.tools.pytest_fixtures']
+# hang_watchdog.py: a test past its timeout that pytest-timeout cannot stop fails with its stacks (tests/ is no package)
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+pytest_plugins = ['aiida.tools.pytest_fixtures', 'hang_watchdog']
 
 DATA_DIR = pathlib.Path(__file__).parent / 'data'
 VENV_BIN = pathlib.Path(sys.executable).parent

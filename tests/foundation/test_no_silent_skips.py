@@ -10,7 +10,8 @@ TESTS = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_a_skip_fails_when_everything_is_required(tmp_path):
-    shutil.copy(TESTS / 'conftest.py', tmp_path / 'conftest.py')
+    for name in ('conftest.py', 'hang_watchdog.py'):
+        shutil.copy(TESTS / name, tmp_path / name)
     (tmp_path / 'test_probe.py').write_text(
         'import pytest\n\ndef test_needs_a_code():\n    pytest.skip("`frobnicator` is not installed on this machine")\n'
     )
