@@ -16,23 +16,29 @@ stop() {
     for environ in /proc/[0-9]*/environ; do
         pid=${environ#/proc/}; pid=${pid%/environ}
         [ "$pid" = "$$" ] && continue
-        vars=$(tr '\0' '\n' < "$environ" 2>/dev/null) || continue
+        vars=$(tr '\0' '\n' 2>/dev/null < "$environ") || continue
         if grep -qx "SLURM_CONF=$dir/slurm.conf" <<< "$vars" && grep -q '^SLURM_JOB_ID=' <<< "$vars"; then
             kill -9 "$pid" 2>/dev/null || true
         fi
     done
     for name in sshd slurmd slurmctld munged; do
-        if [ -f "$dir/$name.pid" ]; then
-            kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
-        fi
+        ours "$name" && kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
     done
     for name in sshd slurmd slurmctld munged; do  # wait for them, so that a restart finds the ports free
         for _ in $(seq 50); do
-            [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || break
+            ours "$name" || break
             sleep 0.1
         done
         rm -f "$dir/$name.pid"
     done
+}
+
+# whether DIR/NAME.pid names a live NAME: a pid file left by an earlier session may name a process that has since
+# reused the number (a test worker, PostgreSQL, ...), which must not be killed
+ours() {
+    local pid
+    pid=$(cat "$dir/$1.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
 }
 
 if [ "$action" = stop ]; then
