@@ -10,6 +10,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 from aiida.plugins import CalculationFactory
 
+from aiida_glassml.analysis.elastic import StrainProtocol
 from aiida_glassml.common.frames import FrameSet
 from aiida_glassml.common.mlip import MlipError
 from aiida_glassml.data.mlip_potential import MlipPotentialData, job_code
@@ -249,6 +250,10 @@ def test_bad_input_is_refused_before_anything_is_stored(scratch_fit, mace_codes,
                                          r'on code glassml-python@localhost'):  # fmt: skip
         run_get_node(CalculationFactory('glassml.ase_md'), code=glassml_python, structure=structure,
                      protocol=protocol, potential=potential)  # fmt: skip
+    with pytest.raises(ValueError, match=r'loads only in the python of code mace-python@localhost, but the job runs '
+                                         r'on code glassml-python@localhost'):  # fmt: skip
+        run_get_node(CalculationFactory('glassml.elastic_ase'), code=glassml_python, structure=structure,
+                     strain=orm.Dict(StrainProtocol().to_dict()), potential=potential)  # fmt: skip
     with pytest.raises(FitSettingsError, match=r"the foundation model has no parameters for \['Li'\]"):
         FitMaceWorkChain.get_builder_from_protocol(mace_codes[0], lithium, protocol='fast',
                                                    foundation_model=potential)  # fmt: skip
