@@ -2,14 +2,15 @@
 at its time limit with nothing to read.
 
 pytest-timeout's signal raises inside the test, but a test that waits in AiiDA's event loop can swallow it (asyncio
-catches what a callback raises and logs it, and the process waits on). Here a timer thread per test fires ``GRACE_S``
-(120 s, or ``GLASSML_HANG_GRACE_S``) after the test's own timeout, writes the stacks of every thread and the child
-processes to a file, kills the children and ends the worker. pytest-xdist reports the worker crash as that test's failure, and
-``pytest_handlecrashitem`` below puts the file into the report; the other tests go on in a new worker.
+catches what a callback raises and logs it, and the process waits on). Here a timer thread per test, started beside
+pytest-timeout's own through its ``pytest_timeout_set_timer`` hook, fires ``GRACE_S`` (120 s, or
+``GLASSML_HANG_GRACE_S``) after the test's own timeout, writes the stacks of every thread and the child
+processes to a file, kills the children and ends the worker. pytest-xdist reports the worker crash as that test's
+failure, and ``pytest_handlecrashitem`` below puts the file into the report; the other tests go on in a new worker.
 
 Two more things for reading a CI log that only shows its tail: every test phase longer than ``SLOW_S`` is a line with
-the minutes since the session started, and once the session has run ``STACKS_AFTER_S`` (60 min, twice what it
-needs; ``GLASSML_TEST_STACKS_AFTER_S``) and then every 10 min, each worker prints what all its threads are doing."""
+the minutes since the session started, and once the session has run ``STACKS_AFTER_S`` (60 min, past a normal
+run here; ``GLASSML_TEST_STACKS_AFTER_S``) and then every 10 min, each worker prints what all its threads are doing."""
 
 from __future__ import annotations
 
@@ -93,19 +94,6 @@ class SlowTimeline:
             self.config.get_terminal_writer().line(f'\n{line}')
 
 
-def time_limit(item) -> float:
-    """The item's pytest-timeout limit in seconds (its ``timeout`` mark, else the ini value); 0 for none."""
-    marker = item.get_closest_marker('timeout')
-    if marker is not None and (marker.args or 'timeout' in marker.kwargs):
-        value = marker.args[0] if marker.args else marker.kwargs['timeout']
-    else:
-        value = item.config.getini('timeout')
-    try:
-        return float(value or 0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def dump_and_exit(nodeid: str, waited: float) -> None:
     import psutil
 
@@ -130,19 +118,19 @@ def dump_and_exit(nodeid: str, waited: float) -> None:
     os._exit(70)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    limit = time_limit(item)
-    if not limit:
-        yield
-        return
-    timer = threading.Timer(limit + GRACE_S, dump_and_exit, args=(item.nodeid, limit + GRACE_S))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
+def pytest_timeout_set_timer(item, settings):
+    """pytest-timeout's own hook, with the limit it resolved (mark, --timeout, PYTEST_TIMEOUT or ini): the backstop
+    starts beside its timer (returning None lets pytest-timeout's implementation run too)."""
+    waited = settings.timeout + GRACE_S
+    item.glassml_backstop = threading.Timer(waited, dump_and_exit, args=(item.nodeid, waited))
+    item.glassml_backstop.daemon = True
+    item.glassml_backstop.start()
+
+
+def pytest_timeout_cancel_timer(item):
+    backstop = getattr(item, 'glassml_backstop', None)
+    if backstop is not None:
+        backstop.cancel()
 
 
 @pytest.hookimpl(optionalhook=True)

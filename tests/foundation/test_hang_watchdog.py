@@ -46,4 +46,5 @@ def test_a_hung_test_fails_with_its_stacks_and_the_rest_run(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False)
     assert result.returncode == 1 and '1 failed, 1 passed' in result.stdout, result.stdout + result.stderr
     assert "crashed while running 'test_probe.py::test_waits_in_the_event_loop'" in result.stdout, result.stdout
-    assert 'still running 5 s after it started' in result.stdout and 'line 19 in test_waits_in_the_event_loop' in result.stdout, result.stdout
+    assert 'still running 5 s after it started' in result.stdout, result.stdout
+    assert 'line 19 in test_waits_in_the_event_loop' in result.stdout, result.stdout
