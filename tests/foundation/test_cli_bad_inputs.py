@@ -112,7 +112,7 @@ def test_verbosity_before_and_after_the_subcommand(monkeypatch, files):
         assert result.exit_code == 1 and "'0' is not an element symbol" in result.output, result.output
         assert log.CLI_LOG_LEVEL == 'DEBUG'
     monkeypatch.undo()
-    log.configure_logging()  # back to the levels of the other tests
+    log.configure_logging(with_orm=True)  # back to the other tests' logging, the database handler included
 
 
 def test_unwritable_output_is_refused_before_storing(monkeypatch, tmp_path, capsys):
